@@ -239,3 +239,24 @@ func Close(t testing.TB, what string, got, want []float32, tol float64) Diff {
 	}
 	return d
 }
+
+// Tolerance reads a tolerance such as "max |go - golden| <= 1e-4 …" from
+// case.json's suggested_tolerance at the given key, or returns def.
+func (c *Case) Tolerance(def float64, key string) float64 {
+	v, ok := c.Path("suggested_tolerance", key)
+	if !ok {
+		return def
+	}
+	switch x := v.(type) {
+	case float64:
+		return x
+	case string:
+		if i := strings.Index(x, "<="); i >= 0 {
+			var f float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(x[i+2:]), "%g", &f); err == nil {
+				return f
+			}
+		}
+	}
+	return def
+}
