@@ -1,0 +1,48 @@
+// Package dinotracker is a pure-Go re-implementation of DINO-Tracker
+// ("Taming DINO for Self-Supervised Point Tracking in a Single Video",
+// Tumanyan, Singer, Bagon and Dekel, ECCV 2024): per-video self-supervised
+// point tracking on top of frozen DINOv2 features.
+//
+// # Pipeline
+//
+//  1. Video: frames are loaded (a folder of JPG/PNG in name order, a movie
+//     through ffmpeg, or in-memory images), decoded as PIL/libjpeg does and
+//     resized with PIL's LANCZOS to the working resolution (476×854 in the
+//     paper; any multiple of 14).
+//  2. Features: a frozen DINOv2 ViT (package vit; ViT-L/14, block 15, patch
+//     stride 7 in the paper) gives a [C, h', w'] map per frame, h' = 1 +
+//     (H−14)/7. Features are cached on disk per video.
+//  3. Preprocessing: optical flow, chained trajectories, foreground masks and
+//     DINO best-buddies (later issues).
+//  4. Fit: a residual CNN (Delta-DINO) refines the features, trained per
+//     video; Track samples query features, builds cosine cost volumes,
+//     refines them and takes a windowed soft-argmax (later issues).
+//  5. Metrics: TAP-Vid (AJ, δ_avg, OA, per threshold, query modes first and
+//     strided) and BADJA (δ_seg, δ_3px), as the reference scores them.
+//
+// # Coordinates
+//
+// Points are (x, y) in pixels of the frame they refer to, x to the right and
+// y down, with pixel centres at integer coordinates as PyTorch's
+// align_corners=True sampling and the reference's soft-argmax use them.
+// Token (i, j) of a stride-s grid covers input rows s·i…s·i+13 and columns
+// s·j…s·j+13; DINO-Tracker takes its centre as pixel (s·j+s, s·i+s) at s=7.
+// Tracks are [N][T] points in input-frame pixels; conversions to model
+// resolution and to TAP-Vid's 256×256 raster (ToRaster256) are explicit.
+//
+// # Build tags
+//
+//   - (none): pure Go everywhere; CGO_ENABLED=0 go build ./... works.
+//   - openblas: matrix products go to OpenBLAS through gonum.org/v1/netlib
+//     (apt-get install libopenblas-dev; CGO_LDFLAGS=-lopenblas). Results
+//     agree with the pure-Go build within float32 rounding.
+//   - cuda: correlation and soft-argmax kernels on an NVIDIA GPU (later
+//     issue); without a GPU it falls back to the Go kernels.
+//
+// # Errors and cancellation
+//
+// Long operations take a context.Context first and stop when it is
+// cancelled. Errors wrap their cause (errors.Is works with the exported
+// sentinels such as ErrTooFewFrames) and say what to do about them. Files
+// the package writes are written atomically (temporary file, then rename).
+package dinotracker

@@ -1,0 +1,104 @@
+// Command dinotracker is the example command-line front end of the
+// dinotracker library: one binary with subcommands.
+//
+//	dinotracker features -weights FILE (-video DIR|FILE | -image FILE) [-model auto] [-size HxW] [-stride 7] [-layer 15] -out OUT.safetensors
+//
+// Run "dinotracker help" for the list of commands and "dinotracker CMD -h"
+// for a command's flags. Ctrl-C cancels cleanly; progress goes to stderr.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+var commands = map[string]command{
+	"features": {"DINOv2 features of a video or an image, as a safetensors file", runFeatures},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "dinotracker: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	if err := cmd.run(ctx, args[1:], stdout, stderr); err != nil {
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(stderr, "dinotracker: interrupted")
+			return 130
+		}
+		fmt.Fprintf(stderr, "dinotracker %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+var errUsage = errors.New("usage")
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: dinotracker <command> [flags]")
+	fmt.Fprintln(w, "\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'dinotracker <command> -h' for the flags of a command.")
+}
+
+// parseSize parses "HxW" (e.g. 476x854).
+func parseSize(s string) (h, w int, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	parts := strings.Split(strings.ToLower(s), "x")
+	if len(parts) != 2 {
+		return 0, 0, fmt.Errorf("-size %q: want HxW, e.g. 476x854", s)
+	}
+	if _, err := fmt.Sscan(parts[0], &h); err != nil {
+		return 0, 0, fmt.Errorf("-size %q: bad height", s)
+	}
+	if _, err := fmt.Sscan(parts[1], &w); err != nil {
+		return 0, 0, fmt.Errorf("-size %q: bad width", s)
+	}
+	if h <= 0 || w <= 0 || h%14 != 0 || w%14 != 0 {
+		return 0, 0, fmt.Errorf("-size %q: height and width must be positive multiples of 14 (e.g. 476x854)", s)
+	}
+	return h, w, nil
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh Debian machine with Go installed:
+# installs the system packages the tests use (ffmpeg for movie input,
+# libopenblas-dev for the -tags openblas build), then checks formatting,
+# vets, and runs the tests of the pure-Go build and of the openblas build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+has_openblas() { for f in /usr/lib/*/libopenblas.so /usr/lib/libopenblas.so; do [ -e "$f" ] && return 0; done; return 1; }
+has_openblas || need+=(libopenblas-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing: ${need[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "note: ${need[*]} missing and cannot be installed here (not root with apt-get); the tests that need them skip" >&2
+  fi
+fi
+
+unformatted=$(gofmt -l . | grep -v '^testdata/' || true)
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+CGO_ENABLED=0 go build ./...
+go test -count=1 ./...
+if has_openblas; then
+  # The OpenBLAS build must give the same results: rerun the numeric packages with it.
+  CGO_LDFLAGS=-lopenblas go test -count=1 -tags openblas ./gemm ./vit
+fi
