@@ -158,7 +158,7 @@ func (e *FeatureExtractor) resolve(cfg FeatureConfig) (stride, block int) {
 // cacheKey hashes everything the features depend on.
 func (e *FeatureExtractor) cacheKey(v *Video, stride, block, h, w int, half bool) string {
 	hs := sha256.New()
-	fmt.Fprintf(hs, "dinotracker-features-v1\x00%s\x00%s\x00%d\x00%d\x00%d\x00%d\x00%v\x00", e.Digest, e.Model.Name(), stride, block, h, w, half)
+	fmt.Fprintf(hs, "dinotracker-features-v2\x00%s\x00%s\x00%d\x00%d\x00%d\x00%d\x00%d\x00%v\x00", e.Digest, e.Model.Name(), e.Model.Heads, stride, block, h, w, half)
 	var b [8]byte
 	for _, fr := range v.Frames {
 		binary.LittleEndian.PutUint32(b[:4], uint32(fr.W))

@@ -12,6 +12,8 @@ package gemm
 import (
 	"fmt"
 
+	"dinotracker/internal/parallel"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 )
@@ -25,8 +27,39 @@ func Backend() string { return backendName }
 // transA; likewise B is k×n or n×k.
 //
 // It panics when a slice is too short for the shape it is said to hold:
-// that is a programming error, not bad data.
+// that is a programming error, not bad data. Large products are spread over
+// GOMAXPROCS threads; MatMulSerial runs on the calling goroutine only.
 func MatMul(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	w := parallel.Workers()
+	if !splitInGo || w == 1 || 2*float64(m)*float64(n)*float64(k) < 4e6 {
+		MatMulSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	if m >= 16*w || m >= n {
+		// Split the rows of C (and of op(A)).
+		parallel.For(m, max(8, (m+w-1)/w), func(lo, hi int) {
+			aoff := lo * lda
+			if transA {
+				aoff = lo
+			}
+			MatMulSerial(transA, transB, hi-lo, n, k, alpha, a[aoff:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+		})
+		return
+	}
+	// Split the columns of C (and of op(B)).
+	parallel.For(n, max(8, (n+w-1)/w), func(lo, hi int) {
+		boff := lo
+		if transB {
+			boff = lo * ldb
+		}
+		MatMulSerial(transA, transB, m, hi-lo, k, alpha, a, lda, b[boff:], ldb, beta, c[lo:], ldc)
+	})
+}
+
+// MatMulSerial is MatMul without splitting the work across goroutines, for
+// callers that already run independent products in parallel. (With the pure-Go
+// backend gonum may still use several goroutines for a large product.)
+func MatMulSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}

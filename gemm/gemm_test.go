@@ -20,7 +20,8 @@ func randSlice(r *rand.Rand, n int) []float32 {
 // with guard values after each row that must stay untouched.
 func TestMatMulShapes(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	sizes := [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 9, 33}, {64, 48, 16}, {130, 70, 65}, {5, 1, 300}, {2, 3, 0}}
+	sizes := [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 9, 33}, {64, 48, 16}, {130, 70, 65}, {5, 1, 300}, {2, 3, 0},
+		{300, 200, 100}, {20, 1000, 200}} // the last two are large enough to be split across goroutines
 	for _, s := range sizes {
 		m, n, k := s[0], s[1], s[2]
 		for _, ta := range []bool{false, true} {

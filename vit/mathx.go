@@ -28,20 +28,25 @@ func (r *splitMix) norm() float64 {
 }
 
 // expNeg returns e^x for x ≤ 0 in float32, with relative error below 2e-7
-// (ulp level) over the range where the result is normal, and 0 below −87.
+// (ulp level); inputs below −87 are clamped to −87 (e^−87 ≈ 1.6e−38, the
+// smallest value whose result stays a normal float), exactly as the AVX2
+// kernel does.
 // It is the softmax exponential: range reduction x = n·ln2 + r with |r| ≤
 // ln2/2, a degree-6 polynomial for e^r, and 2^n assembled in the exponent
 // bits.
 func expNeg(x float32) float32 {
-	if x < -87 {
-		return 0
-	}
+	x = max(x, -87)
 	const (
 		log2e = 1.44269504088896341
 		ln2hi = 0.693359375
 		ln2lo = -2.12194440e-4
+		magic = 12582912 // 1.5·2²³: adding it rounds to an integer in the low mantissa bits
 	)
-	n := float32(math.Floor(float64(x*log2e + 0.5)))
+	// n = round(x·log2 e) without int↔float conversions (cvtsi2ss carries a
+	// false dependency that serialises the loop).
+	t := x*log2e + magic
+	n := t - magic
+	ni := int32(math.Float32bits(t) - 0x4B400000)
 	r := x - n*ln2hi - n*ln2lo
 	// e^r on [−ln2/2, ln2/2] (Cephes expf coefficients).
 	p := float32(1.9875691500e-4)
@@ -51,7 +56,7 @@ func expNeg(x float32) float32 {
 	p = p*r + 1.6666665459e-1
 	p = p*r + 5.0000001201e-1
 	p = p*r*r + r + 1
-	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
+	return p * math.Float32frombits(uint32(ni+127)<<23)
 }
 
 // geluErf is the exact GELU, x·Φ(x) = x/2·(1+erf(x/√2)), in float64.

@@ -15,7 +15,10 @@ import (
 	"dinotracker/vit"
 )
 
-var modelHeads = map[string]int{"vits14": 6, "vitb14": 12, "vitl14": 16, "vitg14": 24}
+var (
+	modelHeads = map[string]int{"vits14": 6, "vitb14": 12, "vitl14": 16, "vitg14": 24}
+	modelDims  = map[string]int{"vits14": 384, "vitb14": 768, "vitl14": 1024, "vitg14": 1536}
+)
 
 func runFeatures(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("features", flag.ContinueOnError)
@@ -41,7 +44,8 @@ func runFeatures(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	h, w, err := parseSize(*size)
 	if err != nil {
-		return err
+		fmt.Fprintln(stderr, err)
+		return errUsage
 	}
 	opts := vit.LoadOptions{Heads: *heads}
 	if *model != "auto" {
@@ -56,6 +60,9 @@ func runFeatures(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	ext, err := dinotracker.NewFeatureExtractor(*weights, opts)
 	if err != nil {
 		return err
+	}
+	if d := modelDims[strings.ToLower(*model)]; d != 0 && ext.Model.Dim != d {
+		return fmt.Errorf("-model %s expects embedding width %d, but %s holds a %s of width %d; use -model auto", *model, d, *weights, ext.Model.Name(), ext.Model.Dim)
 	}
 	fmt.Fprintf(stderr, "model %s: %d blocks, width %d, %d heads, stride %d\n", ext.Model.Name(), ext.Model.Depth, ext.Model.Dim, ext.Model.Heads, *stride)
 	cfg := dinotracker.FeatureConfig{Stride: *stride, Block: *layer, Height: h, Width: w}

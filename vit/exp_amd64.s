@@ -1,0 +1,175 @@
+//go:build amd64 && !noasm
+
+#include "textflag.h"
+
+DATA expconst<>+0(SB)/4, $0xc2ae0000
+DATA expconst<>+4(SB)/4, $0xc2ae0000
+DATA expconst<>+8(SB)/4, $0xc2ae0000
+DATA expconst<>+12(SB)/4, $0xc2ae0000
+DATA expconst<>+16(SB)/4, $0xc2ae0000
+DATA expconst<>+20(SB)/4, $0xc2ae0000
+DATA expconst<>+24(SB)/4, $0xc2ae0000
+DATA expconst<>+28(SB)/4, $0xc2ae0000
+DATA expconst<>+32(SB)/4, $0x3fb8aa3b
+DATA expconst<>+36(SB)/4, $0x3fb8aa3b
+DATA expconst<>+40(SB)/4, $0x3fb8aa3b
+DATA expconst<>+44(SB)/4, $0x3fb8aa3b
+DATA expconst<>+48(SB)/4, $0x3fb8aa3b
+DATA expconst<>+52(SB)/4, $0x3fb8aa3b
+DATA expconst<>+56(SB)/4, $0x3fb8aa3b
+DATA expconst<>+60(SB)/4, $0x3fb8aa3b
+DATA expconst<>+64(SB)/4, $0x4b400000
+DATA expconst<>+68(SB)/4, $0x4b400000
+DATA expconst<>+72(SB)/4, $0x4b400000
+DATA expconst<>+76(SB)/4, $0x4b400000
+DATA expconst<>+80(SB)/4, $0x4b400000
+DATA expconst<>+84(SB)/4, $0x4b400000
+DATA expconst<>+88(SB)/4, $0x4b400000
+DATA expconst<>+92(SB)/4, $0x4b400000
+DATA expconst<>+96(SB)/4, $0x3f318000
+DATA expconst<>+100(SB)/4, $0x3f318000
+DATA expconst<>+104(SB)/4, $0x3f318000
+DATA expconst<>+108(SB)/4, $0x3f318000
+DATA expconst<>+112(SB)/4, $0x3f318000
+DATA expconst<>+116(SB)/4, $0x3f318000
+DATA expconst<>+120(SB)/4, $0x3f318000
+DATA expconst<>+124(SB)/4, $0x3f318000
+DATA expconst<>+128(SB)/4, $0xb95e8083
+DATA expconst<>+132(SB)/4, $0xb95e8083
+DATA expconst<>+136(SB)/4, $0xb95e8083
+DATA expconst<>+140(SB)/4, $0xb95e8083
+DATA expconst<>+144(SB)/4, $0xb95e8083
+DATA expconst<>+148(SB)/4, $0xb95e8083
+DATA expconst<>+152(SB)/4, $0xb95e8083
+DATA expconst<>+156(SB)/4, $0xb95e8083
+DATA expconst<>+160(SB)/4, $0x39506967
+DATA expconst<>+164(SB)/4, $0x39506967
+DATA expconst<>+168(SB)/4, $0x39506967
+DATA expconst<>+172(SB)/4, $0x39506967
+DATA expconst<>+176(SB)/4, $0x39506967
+DATA expconst<>+180(SB)/4, $0x39506967
+DATA expconst<>+184(SB)/4, $0x39506967
+DATA expconst<>+188(SB)/4, $0x39506967
+DATA expconst<>+192(SB)/4, $0x3ab743ce
+DATA expconst<>+196(SB)/4, $0x3ab743ce
+DATA expconst<>+200(SB)/4, $0x3ab743ce
+DATA expconst<>+204(SB)/4, $0x3ab743ce
+DATA expconst<>+208(SB)/4, $0x3ab743ce
+DATA expconst<>+212(SB)/4, $0x3ab743ce
+DATA expconst<>+216(SB)/4, $0x3ab743ce
+DATA expconst<>+220(SB)/4, $0x3ab743ce
+DATA expconst<>+224(SB)/4, $0x3c088908
+DATA expconst<>+228(SB)/4, $0x3c088908
+DATA expconst<>+232(SB)/4, $0x3c088908
+DATA expconst<>+236(SB)/4, $0x3c088908
+DATA expconst<>+240(SB)/4, $0x3c088908
+DATA expconst<>+244(SB)/4, $0x3c088908
+DATA expconst<>+248(SB)/4, $0x3c088908
+DATA expconst<>+252(SB)/4, $0x3c088908
+DATA expconst<>+256(SB)/4, $0x3d2aa9c1
+DATA expconst<>+260(SB)/4, $0x3d2aa9c1
+DATA expconst<>+264(SB)/4, $0x3d2aa9c1
+DATA expconst<>+268(SB)/4, $0x3d2aa9c1
+DATA expconst<>+272(SB)/4, $0x3d2aa9c1
+DATA expconst<>+276(SB)/4, $0x3d2aa9c1
+DATA expconst<>+280(SB)/4, $0x3d2aa9c1
+DATA expconst<>+284(SB)/4, $0x3d2aa9c1
+DATA expconst<>+288(SB)/4, $0x3e2aaaaa
+DATA expconst<>+292(SB)/4, $0x3e2aaaaa
+DATA expconst<>+296(SB)/4, $0x3e2aaaaa
+DATA expconst<>+300(SB)/4, $0x3e2aaaaa
+DATA expconst<>+304(SB)/4, $0x3e2aaaaa
+DATA expconst<>+308(SB)/4, $0x3e2aaaaa
+DATA expconst<>+312(SB)/4, $0x3e2aaaaa
+DATA expconst<>+316(SB)/4, $0x3e2aaaaa
+DATA expconst<>+320(SB)/4, $0x3f000000
+DATA expconst<>+324(SB)/4, $0x3f000000
+DATA expconst<>+328(SB)/4, $0x3f000000
+DATA expconst<>+332(SB)/4, $0x3f000000
+DATA expconst<>+336(SB)/4, $0x3f000000
+DATA expconst<>+340(SB)/4, $0x3f000000
+DATA expconst<>+344(SB)/4, $0x3f000000
+DATA expconst<>+348(SB)/4, $0x3f000000
+DATA expconst<>+352(SB)/4, $0x3f800000
+DATA expconst<>+356(SB)/4, $0x3f800000
+DATA expconst<>+360(SB)/4, $0x3f800000
+DATA expconst<>+364(SB)/4, $0x3f800000
+DATA expconst<>+368(SB)/4, $0x3f800000
+DATA expconst<>+372(SB)/4, $0x3f800000
+DATA expconst<>+376(SB)/4, $0x3f800000
+DATA expconst<>+380(SB)/4, $0x3f800000
+GLOBL expconst<>(SB), RODATA|NOPTR, $384
+
+// func expShiftSumAVX2(x []float32, shift float32) float32
+// x[i] = exp(max(x[i]-shift, -87)) for the first len(x)&^7 values; returns their sum.
+TEXT ·expShiftSumAVX2(SB), NOSPLIT, $0-36
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	SHRQ $3, CX
+	VBROADCASTSS shift+24(FP), Y15
+	VMOVUPS expconst<>+0(SB), Y14
+	VMOVUPS expconst<>+32(SB), Y13
+	VMOVUPS expconst<>+64(SB), Y12
+	VMOVUPS expconst<>+96(SB), Y11
+	VMOVUPS expconst<>+128(SB), Y10
+	VMOVUPS expconst<>+352(SB), Y9
+	VXORPS Y8, Y8, Y8
+	TESTQ CX, CX
+	JZ done
+loop:
+	VMOVUPS (SI), Y0
+	VSUBPS Y15, Y0, Y0
+	VMAXPS Y14, Y0, Y0
+	VMOVAPS Y12, Y1
+	VFMADD231PS Y13, Y0, Y1
+	VSUBPS Y12, Y1, Y2
+	VPSUBD Y12, Y1, Y3
+	VFNMADD231PS Y11, Y2, Y0
+	VFNMADD231PS Y10, Y2, Y0
+	VMOVUPS expconst<>+160(SB), Y4
+	VFMADD213PS expconst<>+192(SB), Y0, Y4
+	VFMADD213PS expconst<>+224(SB), Y0, Y4
+	VFMADD213PS expconst<>+256(SB), Y0, Y4
+	VFMADD213PS expconst<>+288(SB), Y0, Y4
+	VFMADD213PS expconst<>+320(SB), Y0, Y4
+	VMULPS Y0, Y0, Y5
+	VFMADD213PS Y0, Y5, Y4
+	VADDPS Y9, Y4, Y4
+	VPSLLD $23, Y3, Y3
+	VPADDD Y9, Y3, Y3
+	VMULPS Y3, Y4, Y4
+	VMOVUPS Y4, (SI)
+	VADDPS Y4, Y8, Y8
+	ADDQ $32, SI
+	DECQ CX
+	JNZ loop
+done:
+	VEXTRACTF128 $1, Y8, X1
+	VADDPS X1, X8, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+32(FP)
+	RET
+
+// func maxAVX2(x []float32) float32
+// max of the first len(x)&^7 values (len(x) ≥ 8).
+TEXT ·maxAVX2(SB), NOSPLIT, $0-28
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	SHRQ $3, CX
+	VMOVUPS (SI), Y0
+mloop:
+	VMAXPS (SI), Y0, Y0
+	ADDQ $32, SI
+	DECQ CX
+	JNZ mloop
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X1, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET

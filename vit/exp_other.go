@@ -1,0 +1,9 @@
+//go:build !amd64 || noasm
+
+package vit
+
+const useAVX2 = false
+
+func expShiftSumAVX2(x []float32, shift float32) float32 { panic("vit: no AVX2 kernel in this build") }
+
+func maxAVX2(x []float32) float32 { panic("vit: no AVX2 kernel in this build") }
