@@ -131,6 +131,9 @@ func (w *Writer) Close() error {
 	}
 	w.flush()
 	if w.err == nil {
+		w.err = w.tmp.Chmod(0o644)
+	}
+	if w.err == nil {
 		w.err = w.tmp.Sync()
 	}
 	cerr := w.tmp.Close()
