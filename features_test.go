@@ -187,9 +187,9 @@ func featEqual(t *testing.T, what string, got, want []float32) {
 	}
 }
 
-// TestExtractGolden: a 3-frame 112×70 video (no resize) at stride 7, block 2
+// TestExtractMatchesPyTorch: a 3-frame 112×70 video (no resize) at stride 7, block 2
 // gives [3,64,9,15] features whose frame 0 is the golden feature_map.
-func TestExtractGolden(t *testing.T) {
+func TestExtractMatchesPyTorch(t *testing.T) {
 	ext := featExtractor(t)
 	v, want := featVideo(t)
 	calls := 0
@@ -313,11 +313,11 @@ func TestExtractJPEGFrame(t *testing.T) {
 	golden.Close(t, "JPEG frame vs feature_map", got, want, 1e-4)
 }
 
-// TestExtractResizeGolden: the PIL-decoded 854×480 frame of the resize golden
+// TestExtractResizeMatchesPyTorch: the PIL-decoded 854×480 frame of the resize golden
 // case (src_rgb, the same DAVIS frame) is resized inside Extract with
 // LANCZOS to 112×70 and must give the golden feature_map within 1e-4: the
 // whole resize → normalise → ViT path against PyTorch.
-func TestExtractResizeGolden(t *testing.T) {
+func TestExtractResizeMatchesPyTorch(t *testing.T) {
 	ext := featExtractor(t)
 	_, want := featGolden(t)
 	c, err := golden.Load("testdata/golden/resize_lanczos")

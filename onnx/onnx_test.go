@@ -66,7 +66,7 @@ func bitsEqual(t *testing.T, what string, got, want []float32) {
 	}
 }
 
-func TestGoldenModel(t *testing.T) {
+func TestFixtureModel(t *testing.T) {
 	cs := loadCase(t)
 	m, err := ReadFile(modelPath)
 	if err != nil {

@@ -23,7 +23,7 @@ func load(t *testing.T, b []byte) (*Checkpoint, error) {
 	return Load(bytes.NewReader(b), int64(len(b)))
 }
 
-func TestGoldenMatchesSafetensors(t *testing.T) {
+func TestFixtureMatchesSafetensors(t *testing.T) {
 	c, err := LoadFile(filepath.Join(goldenDir, "weights_hub.pth"))
 	if err != nil {
 		t.Fatal(err)
