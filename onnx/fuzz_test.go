@@ -6,7 +6,7 @@ import (
 
 // FuzzParse decodes arbitrary bytes as a ModelProto; it must never panic.
 // Seeds are a small crafted model, some of its prefixes and a few crafted
-// tensors (the 1 MB golden model is covered by TestGoldenModel instead).
+// tensors (the 1 MB golden model is covered by TestFixtureModel instead).
 func FuzzParse(f *testing.F) {
 	m := smallModel()
 	f.Add(m)
