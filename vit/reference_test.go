@@ -166,7 +166,7 @@ func TestRunMatchesReference(t *testing.T) {
 		{0, 7, 28, 42, false},
 		{4, 7, 42, 28, false},
 		{4, 14, 42, 56, true},
-		{0, 5, 56, 84, true}, // 9×15 grid at stride 5
+		{0, 5, 56, 84, true},  // 9×15 grid at stride 5
 		{4, 3, 56, 70, false}, // 15×19 = 285 patch tokens: three attention tiles
 	}
 	for _, c := range cases {
