@@ -32,7 +32,11 @@
 //
 // # Build tags
 //
-//   - (none): pure Go everywhere; CGO_ENABLED=0 go build ./... works.
+//   - (none): pure Go everywhere; CGO_ENABLED=0 go build ./... works. On
+//     amd64 CPUs with AVX2 and FMA, matrix products use a packed SGEMM with a
+//     Go-assembly micro-kernel, and the attention softmax a Go-assembly
+//     exponential; elsewhere the Go loops run.
+//   - noasm: forces the Go loops (SGEMM through gonum's implementation).
 //   - openblas: matrix products go to OpenBLAS through gonum.org/v1/netlib
 //     (apt-get install libopenblas-dev; CGO_LDFLAGS=-lopenblas). Results
 //     agree with the pure-Go build within float32 rounding.

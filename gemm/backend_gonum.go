@@ -2,8 +2,13 @@
 
 package gemm
 
-const backendName = "gonum"
+import "gonum.org/v1/gonum/blas/blas32"
 
-// splitInGo is false: gonum's Sgemm already spreads large products over
-// GOMAXPROCS goroutines.
-const splitInGo = false
+const backendName = "go"
+
+// splitInGo is true: the packed Sgemm is serial and MatMul splits large
+// products across goroutines.
+const splitInGo = true
+
+// init installs the packed pure-Go Sgemm behind gonum's blas32 interface.
+func init() { blas32.Use(Implementation{}) }
