@@ -61,9 +61,10 @@ const LastBlock = -1
 // For 854×480 DAVIS frames pass Height 476, Width 854 as the paper does.
 func DefaultFeatureConfig() FeatureConfig { return FeatureConfig{Stride: 7, Block: 15} }
 
-// FeatureExtractor computes DINOv2 features of videos with one model.
+// FeatureExtractor computes DINOv2 features of videos with one model, or
+// the built-in descriptors (NewBuiltinFeatureExtractor) when Model is nil.
 type FeatureExtractor struct {
-	Model *vit.Model
+	Model *vit.Model // nil for the built-in extractor
 	// Digest identifies the weights in cache keys (sha256 of the file).
 	Digest string
 }
@@ -148,6 +149,9 @@ func (e *FeatureExtractor) resolve(cfg FeatureConfig) (stride, block int) {
 	if stride == 0 {
 		stride = 7
 	}
+	if e.Model == nil {
+		return stride, LastBlock
+	}
 	block = cfg.Block
 	if block < 0 {
 		block = e.Model.Depth - 1
@@ -155,10 +159,24 @@ func (e *FeatureExtractor) resolve(cfg FeatureConfig) (stride, block int) {
 	return stride, block
 }
 
+func (e *FeatureExtractor) name() string {
+	if e.Model == nil {
+		return BuiltinExtractorName
+	}
+	return e.Model.Name()
+}
+
+func (e *FeatureExtractor) heads() int {
+	if e.Model == nil {
+		return 0
+	}
+	return e.Model.Heads
+}
+
 // cacheKey hashes everything the features depend on.
 func (e *FeatureExtractor) cacheKey(v *Video, stride, block, h, w int, half bool) string {
 	hs := sha256.New()
-	fmt.Fprintf(hs, "dinotracker-features-v2\x00%s\x00%s\x00%d\x00%d\x00%d\x00%d\x00%d\x00%v\x00", e.Digest, e.Model.Name(), e.Model.Heads, stride, block, h, w, half)
+	fmt.Fprintf(hs, "dinotracker-features-v2\x00%s\x00%s\x00%d\x00%d\x00%d\x00%d\x00%d\x00%v\x00", e.Digest, e.name(), e.heads(), stride, block, h, w, half)
 	var b [8]byte
 	for _, fr := range v.Frames {
 		binary.LittleEndian.PutUint32(b[:4], uint32(fr.W))
@@ -185,15 +203,21 @@ func (e *FeatureExtractor) Extract(ctx context.Context, v *Video, cfg FeatureCon
 	}
 	m := e.Model
 	stride, block := e.resolve(cfg)
-	if block >= m.Depth {
-		return nil, fmt.Errorf("features: block %d requested but the model has blocks 0…%d", block, m.Depth-1)
+	patch, dim := 14, builtinDim
+	if m != nil {
+		if block >= m.Depth {
+			return nil, fmt.Errorf("features: block %d requested but the model has blocks 0…%d", block, m.Depth-1)
+		}
+		patch, dim = m.PatchSize, m.Dim
+	} else if stride != 7 {
+		return nil, fmt.Errorf("features: the built-in extractor works at stride 7 only, not %d", stride)
 	}
-	h, w := cfg.ModelSize(v.Height, v.Width, m.PatchSize)
-	if h < m.PatchSize || w < m.PatchSize || h%m.PatchSize != 0 || w%m.PatchSize != 0 {
-		return nil, fmt.Errorf("features: model resolution %d×%d must be positive multiples of %d", h, w, m.PatchSize)
+	h, w := cfg.ModelSize(v.Height, v.Width, patch)
+	if h < patch || w < patch || h%patch != 0 || w%patch != 0 {
+		return nil, fmt.Errorf("features: model resolution %d×%d must be positive multiples of %d", h, w, patch)
 	}
-	gh, gw := m.GridSize(h, w, stride)
-	f := &Features{T: v.Len(), C: m.Dim, H: gh, W: gw, Stride: stride, Block: block, ModelH: h, ModelW: w, Model: m.Name()}
+	gh, gw := 1+(h-patch)/stride, 1+(w-patch)/stride
+	f := &Features{T: v.Len(), C: dim, H: gh, W: gw, Stride: stride, Block: block, ModelH: h, ModelW: w, Model: e.name()}
 
 	var out *safetensors.Writer
 	if cfg.CacheDir != "" {
@@ -214,7 +238,7 @@ func (e *FeatureExtractor) Extract(ctx context.Context, v *Video, cfg FeatureCon
 			dtype = "F16"
 		}
 		meta := map[string]string{
-			"key": key, "model": m.Name(), "weights_sha256": e.Digest, "stride": strconv.Itoa(stride),
+			"key": key, "model": e.name(), "weights_sha256": e.Digest, "stride": strconv.Itoa(stride),
 			"block": strconv.Itoa(block), "height": strconv.Itoa(h), "width": strconv.Itoa(w),
 			"layout": "[T, C, h', w'] block output before the final norm, CLS dropped",
 		}
@@ -236,12 +260,19 @@ func (e *FeatureExtractor) Extract(ctx context.Context, v *Video, cfg FeatureCon
 		if err != nil {
 			return nil, err
 		}
-		vit.Normalize(img, h, w)
-		res, err := m.Run(ctx, img, h, w, vit.Request{Stride: stride, Blocks: []int{block}})
-		if err != nil {
-			return nil, fmt.Errorf("features: frame %d: %w", t, err)
+		var fm []float32
+		if m == nil {
+			if fm, _, _, err = builtinEncode(img, h, w); err != nil {
+				return nil, err
+			}
+		} else {
+			vit.Normalize(img, h, w)
+			res, err := m.Run(ctx, img, h, w, vit.Request{Stride: stride, Blocks: []int{block}})
+			if err != nil {
+				return nil, fmt.Errorf("features: frame %d: %w", t, err)
+			}
+			fm = res.FeatureMap(res.Blocks[block], nil)
 		}
-		fm := res.FeatureMap(res.Blocks[block], nil)
 		if out != nil {
 			if err := out.WriteValues(fm); err != nil {
 				return nil, fmt.Errorf("features: %w", err)

@@ -35,9 +35,10 @@ var packPool = sync.Pool{New: func() any {
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C (row-major, as gonum's
 // blas32 passes it) with the packed kernel.
 func (Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if !hasFMA {
+	if !hasFMA || m < 3 {
 		// Without the assembly kernel gonum's own blocked loops are faster
-		// than the packed Go kernel.
+		// than the packed Go kernel, and a product of one or two rows is a
+		// matrix-vector product where packing B would dominate.
 		Implementation{}.Implementation.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
