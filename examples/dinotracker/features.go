@@ -23,7 +23,7 @@ var (
 func runFeatures(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("features", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	weights := fs.String("weights", "", "DINOv2 weights: .pth (torch hub), .safetensors (torch-hub or Hugging Face names) or .onnx")
+	weights := fs.String("weights", "", "DINOv2 weights: .pth (torch hub), .safetensors (torch-hub or Hugging Face names) or .onnx; \"builtin\" for the built-in descriptors (no weights)")
 	video := fs.String("video", "", "a folder of JPG/PNG frames or a movie file (mp4/mov/avi; needs ffmpeg)")
 	image := fs.String("image", "", "a single JPG/PNG image (instead of -video)")
 	model := fs.String("model", "auto", "architecture: auto (inferred from the weights), vits14, vitb14, vitl14 or vitg14")
@@ -57,14 +57,20 @@ func runFeatures(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			opts.Heads = n
 		}
 	}
-	ext, err := dinotracker.NewFeatureExtractor(*weights, opts)
-	if err != nil {
-		return err
+	var ext *dinotracker.FeatureExtractor
+	if *weights == "builtin" {
+		ext = dinotracker.NewBuiltinFeatureExtractor()
+		fmt.Fprintf(stderr, "extractor %s (no DINOv2 weights), stride %d\n", dinotracker.BuiltinExtractorName, *stride)
+	} else {
+		var err error
+		if ext, err = dinotracker.NewFeatureExtractor(*weights, opts); err != nil {
+			return err
+		}
+		if d := modelDims[strings.ToLower(*model)]; d != 0 && ext.Model.Dim != d {
+			return fmt.Errorf("-model %s expects embedding width %d, but %s holds a %s of width %d; use -model auto", *model, d, *weights, ext.Model.Name(), ext.Model.Dim)
+		}
+		fmt.Fprintf(stderr, "model %s: %d blocks, width %d, %d heads, stride %d\n", ext.Model.Name(), ext.Model.Depth, ext.Model.Dim, ext.Model.Heads, *stride)
 	}
-	if d := modelDims[strings.ToLower(*model)]; d != 0 && ext.Model.Dim != d {
-		return fmt.Errorf("-model %s expects embedding width %d, but %s holds a %s of width %d; use -model auto", *model, d, *weights, ext.Model.Name(), ext.Model.Dim)
-	}
-	fmt.Fprintf(stderr, "model %s: %d blocks, width %d, %d heads, stride %d\n", ext.Model.Name(), ext.Model.Depth, ext.Model.Dim, ext.Model.Heads, *stride)
 	cfg := dinotracker.FeatureConfig{Stride: *stride, Block: *layer, Height: h, Width: w}
 	if !*quiet {
 		cfg.Progress = newProgressBar(stderr).Report
