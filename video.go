@@ -253,8 +253,14 @@ func LoadFrame(path string) (*imgproc.RGB8, error) {
 			return nil, fmt.Errorf("frame %s is not a readable PNG (corrupt or truncated? re-export it): %w", path, err)
 		}
 		return imgproc.FromImage(img), nil
+	case bytes.HasPrefix(data, []byte("P6")):
+		m, err := imgproc.DecodePPM(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("frame %s is not a readable PPM: %w", path, err)
+		}
+		return m, nil
 	}
-	return nil, fmt.Errorf("frame %s is neither a JPEG nor a PNG file (corrupt, or wrongly named?)", path)
+	return nil, fmt.Errorf("frame %s is neither a JPEG, a PNG nor a binary PPM file (corrupt, or wrongly named?)", path)
 }
 
 // forEachParallel runs fn(0..n-1) on at most GOMAXPROCS goroutines, checking
