@@ -1,0 +1,543 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"dinotracker/gemm"
+	"dinotracker/internal/parallel"
+)
+
+// PadMode selects what a convolution reads outside its input.
+type PadMode int
+
+const (
+	// PadZeros reads zeros outside the input (PyTorch padding_mode "zeros").
+	PadZeros PadMode = iota
+	// PadReflect mirrors the input without repeating the border sample
+	// (PyTorch ReflectionPad2d / padding_mode "reflect"): index -1 reads 1,
+	// index n reads n-2. Each pad must be smaller than the padded dimension.
+	PadReflect
+)
+
+// ConvShape describes a 2-D convolution over NCHW float32 tensors, as
+// PyTorch's F.conv2d applied after padding:
+//
+//	x   [N, Cin, H, W]
+//	w   [Cout, Cin/Groups, KH, KW]
+//	b   [Cout] (optional)
+//	out [N, Cout, OutH, OutW]
+//
+// with OutH = (H + PadTop + PadBottom - Dilation*(KH-1) - 1)/Stride + 1 and
+// likewise OutW. Stride, Dilation and Groups of 0 mean 1. Padding may be
+// asymmetric (ReflectionPad2d's [left, right, top, bottom]).
+type ConvShape struct {
+	N, Cin, H, W                         int
+	Cout, KH, KW                         int
+	Stride, Dilation, Groups             int
+	PadLeft, PadRight, PadTop, PadBottom int
+	Mode                                 PadMode
+}
+
+// Pad sets all four paddings to p and returns the shape.
+func (s ConvShape) Pad(p int) ConvShape {
+	s.PadLeft, s.PadRight, s.PadTop, s.PadBottom = p, p, p, p
+	return s
+}
+
+func (s ConvShape) norm() ConvShape {
+	if s.Stride == 0 {
+		s.Stride = 1
+	}
+	if s.Dilation == 0 {
+		s.Dilation = 1
+	}
+	if s.Groups == 0 {
+		s.Groups = 1
+	}
+	return s
+}
+
+// OutH is the output height.
+func (s ConvShape) OutH() int {
+	s = s.norm()
+	return (s.H+s.PadTop+s.PadBottom-s.Dilation*(s.KH-1)-1)/s.Stride + 1
+}
+
+// OutW is the output width.
+func (s ConvShape) OutW() int {
+	s = s.norm()
+	return (s.W+s.PadLeft+s.PadRight-s.Dilation*(s.KW-1)-1)/s.Stride + 1
+}
+
+// InLen is the number of input values, N*Cin*H*W.
+func (s ConvShape) InLen() int { return s.N * s.Cin * s.H * s.W }
+
+// OutLen is the number of output values, N*Cout*OutH*OutW.
+func (s ConvShape) OutLen() int { return s.N * s.Cout * s.OutH() * s.OutW() }
+
+// WeightLen is the number of weights, Cout*(Cin/Groups)*KH*KW.
+func (s ConvShape) WeightLen() int { return s.Cout * (s.Cin / s.norm().Groups) * s.KH * s.KW }
+
+// FLOPs counts the forward pass as 2 FLOP per multiply-add (bias excluded).
+// The backward pass (input and weight gradients) costs twice as much.
+func (s ConvShape) FLOPs() float64 {
+	s = s.norm()
+	return 2 * float64(s.N) * float64(s.Cout) * float64(s.OutH()*s.OutW()) * float64(s.Cin/s.Groups*s.KH*s.KW)
+}
+
+func (s ConvShape) depthwise() bool { return s.Groups == s.Cin && s.Cout == s.Cin && s.Groups > 1 }
+
+func (s ConvShape) validate(op string) {
+	bad := func(why string) { panic(fmt.Sprintf("nn: %s: %s (shape %+v)", op, why, s)) }
+	if s.N < 0 || s.Cin <= 0 || s.H <= 0 || s.W <= 0 || s.Cout <= 0 || s.KH <= 0 || s.KW <= 0 {
+		bad("non-positive dimension")
+	}
+	if s.Stride < 1 || s.Dilation < 1 || s.Groups < 1 {
+		bad("stride, dilation and groups must be ≥ 1")
+	}
+	if s.PadLeft < 0 || s.PadRight < 0 || s.PadTop < 0 || s.PadBottom < 0 {
+		bad("negative padding")
+	}
+	if s.Cin%s.Groups != 0 || s.Cout%s.Groups != 0 {
+		bad("channels not divisible by groups")
+	}
+	if s.Mode == PadReflect && (max(s.PadLeft, s.PadRight) >= s.W || max(s.PadTop, s.PadBottom) >= s.H) {
+		bad("reflect padding must be smaller than the input size")
+	}
+	if s.OutH() < 1 || s.OutW() < 1 {
+		bad("empty output")
+	}
+}
+
+// padIndex maps a padded coordinate to an input index, or -1 for a zero.
+func padIndex(i, n int, mode PadMode) int32 {
+	if i >= 0 && i < n {
+		return int32(i)
+	}
+	if mode == PadZeros {
+		return -1
+	}
+	if i < 0 {
+		return int32(-i)
+	}
+	return int32(2*(n-1) - i)
+}
+
+// ConvWorkspace holds the scratch buffers of Conv2dForward/Conv2dBackward
+// (im2col columns and padding index maps) so that steady-state calls do not
+// allocate. The zero value is ready to use; buffers grow on demand. A
+// workspace must not be used by two calls at once.
+type ConvWorkspace struct {
+	// MaxCol bounds the im2col buffer, in float32 values; the output rows
+	// are processed in bands that fit. 0 means 1<<21 (8 MiB).
+	MaxCol int
+
+	col, dcol      []float32
+	rowMap, colMap []int32
+	// per kx: the output columns [lo, hi) whose input column is in bounds
+	// (ix = ox*Stride - PadLeft + kx*Dilation)
+	interior []int32
+}
+
+func growF(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+func growI(b []int32, n int) []int32 {
+	if cap(b) < n {
+		return make([]int32, n)
+	}
+	return b[:n]
+}
+
+// maps fills rowMap[ky*OH+oy] and colMap[kx*OW+ox] with the input index
+// that padded position reads, or -1 for a zero.
+func (ws *ConvWorkspace) maps(s ConvShape) {
+	oh, ow := s.OutH(), s.OutW()
+	ws.rowMap = growI(ws.rowMap, s.KH*oh)
+	ws.colMap = growI(ws.colMap, s.KW*ow)
+	ws.interior = growI(ws.interior, 2*s.KW)
+	for ky := 0; ky < s.KH; ky++ {
+		for oy := 0; oy < oh; oy++ {
+			ws.rowMap[ky*oh+oy] = padIndex(oy*s.Stride-s.PadTop+ky*s.Dilation, s.H, s.Mode)
+		}
+	}
+	for kx := 0; kx < s.KW; kx++ {
+		lo, hi := ow, 0
+		for ox := 0; ox < ow; ox++ {
+			ix := ox*s.Stride - s.PadLeft + kx*s.Dilation
+			ws.colMap[kx*ow+ox] = padIndex(ix, s.W, s.Mode)
+			if ix >= 0 && ix < s.W {
+				lo, hi = min(lo, ox), max(hi, ox+1)
+			}
+		}
+		if lo >= hi {
+			lo, hi = 0, 0
+		}
+		ws.interior[2*kx], ws.interior[2*kx+1] = int32(lo), int32(hi)
+	}
+}
+
+// bandRows is the number of output rows per im2col band.
+func (ws *ConvWorkspace) bandRows(k, ow, oh int) int {
+	budget := ws.MaxCol
+	if budget <= 0 {
+		budget = 1 << 21
+	}
+	return max(1, min(oh, budget/max(1, k*ow)))
+}
+
+// im2col writes col[r, j] for r = (ci*KH+ky)*KW+kx over the cinG channels of
+// xb (one image, one group) and j = (oy-oy0)*OW+ox over output rows
+// [oy0, oy1): the padded input value that weight (ci, ky, kx) meets at
+// output (oy, ox).
+func (ws *ConvWorkspace) im2col(col, xb []float32, s ConvShape, cinG, oy0, oy1 int) {
+	oh, ow := s.OutH(), s.OutW()
+	bandN := (oy1 - oy0) * ow
+	kk := s.KH * s.KW
+	rows := cinG * kk
+	hw := s.H * s.W
+	parallel.For(rows, max(1, rows/(4*parallel.Workers())), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			ci, ky, kx := r/kk, r/s.KW%s.KH, r%s.KW
+			plane := xb[ci*hw : (ci+1)*hw]
+			cm := ws.colMap[kx*ow : (kx+1)*ow]
+			inLo, inHi := int(ws.interior[2*kx]), int(ws.interior[2*kx+1])
+			off := -s.PadLeft + kx*s.Dilation
+			dst := col[r*bandN : (r+1)*bandN]
+			for oy := oy0; oy < oy1; oy++ {
+				d := dst[(oy-oy0)*ow : (oy-oy0+1)*ow]
+				iy := ws.rowMap[ky*oh+oy]
+				if iy < 0 {
+					clear(d)
+					continue
+				}
+				src := plane[int(iy)*s.W : int(iy+1)*s.W]
+				for ox := 0; ox < inLo; ox++ {
+					d[ox] = at(src, cm[ox])
+				}
+				if inLo >= inHi {
+					// no in-bounds column for this kx
+				} else if s.Stride == 1 {
+					copy(d[inLo:inHi], src[inLo+off:inHi+off])
+				} else {
+					for ox := inLo; ox < inHi; ox++ {
+						d[ox] = src[ox*s.Stride+off]
+					}
+				}
+				for ox := inHi; ox < ow; ox++ {
+					d[ox] = at(src, cm[ox])
+				}
+			}
+		}
+	})
+}
+
+func at(row []float32, i int32) float32 {
+	if i < 0 {
+		return 0
+	}
+	return row[i]
+}
+
+// col2im adds dcol (laid out as im2col's col) back into the cinG input
+// planes of dxb, the transpose of im2col. Reflected positions add up.
+func (ws *ConvWorkspace) col2im(dxb, dcol []float32, s ConvShape, cinG, oy0, oy1 int) {
+	oh, ow := s.OutH(), s.OutW()
+	bandN := (oy1 - oy0) * ow
+	kk := s.KH * s.KW
+	hw := s.H * s.W
+	parallel.For(cinG, 1, func(lo, hi int) {
+		for ci := lo; ci < hi; ci++ {
+			plane := dxb[ci*hw : (ci+1)*hw]
+			for k := 0; k < kk; k++ {
+				ky, kx := k/s.KW, k%s.KW
+				cm := ws.colMap[kx*ow : (kx+1)*ow]
+				src := dcol[(ci*kk+k)*bandN : (ci*kk+k+1)*bandN]
+				for oy := oy0; oy < oy1; oy++ {
+					iy := ws.rowMap[ky*oh+oy]
+					if iy < 0 {
+						continue
+					}
+					drow := plane[int(iy)*s.W : int(iy+1)*s.W]
+					d := src[(oy-oy0)*ow : (oy-oy0+1)*ow]
+					for ox, ix := range cm {
+						if ix >= 0 {
+							drow[ix] += d[ox]
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func (s ConvShape) direct() bool {
+	return s.KH == 1 && s.KW == 1 && s.Stride == 1 && s.PadLeft == 0 && s.PadRight == 0 && s.PadTop == 0 && s.PadBottom == 0
+}
+
+// Conv2dForward computes out = conv2d(pad(x), w) + b (see ConvShape for the
+// shapes; b may be nil). Nothing needs caching for the backward pass beyond
+// x and w. ws may be nil (a temporary workspace is used).
+//
+// General convolutions go through im2col + gemm.MatMul, in bands of output
+// rows bounded by ws.MaxCol; depthwise ones (Groups = Cin = Cout) run a
+// direct loop parallel over (image, channel) planes.
+func Conv2dForward(out, x, w, b []float32, s ConvShape, ws *ConvWorkspace) {
+	s = s.norm()
+	s.validate("Conv2dForward")
+	checkLen("Conv2dForward", "x", x, s.InLen())
+	checkLen("Conv2dForward", "w", w, s.WeightLen())
+	checkLen("Conv2dForward", "out", out, s.OutLen())
+	checkOpt("Conv2dForward", "b", b, s.Cout)
+	if ws == nil {
+		ws = new(ConvWorkspace)
+	}
+	ws.maps(s)
+	if s.depthwise() {
+		depthwiseForward(out, x, w, b, s, ws)
+		return
+	}
+	oh, ow := s.OutH(), s.OutW()
+	ohw, hw := oh*ow, s.H*s.W
+	cinG, coutG := s.Cin/s.Groups, s.Cout/s.Groups
+	k := cinG * s.KH * s.KW
+	direct := s.direct()
+	band := oh
+	if !direct {
+		band = ws.bandRows(k, ow, oh)
+		ws.col = growF(ws.col, k*band*ow)
+	}
+	for n := 0; n < s.N; n++ {
+		for g := 0; g < s.Groups; g++ {
+			xb := x[(n*s.Cin+g*cinG)*hw:]
+			wg := w[g*coutG*k:]
+			for oy0 := 0; oy0 < oh; oy0 += band {
+				oy1 := min(oy0+band, oh)
+				bandN := (oy1 - oy0) * ow
+				var B []float32
+				ldb := hw
+				if direct {
+					B = xb[oy0*s.W:]
+				} else {
+					B, ldb = ws.col[:k*bandN], bandN
+					ws.im2col(B, xb, s, cinG, oy0, oy1)
+				}
+				C := out[(n*s.Cout+g*coutG)*ohw+oy0*ow:]
+				gemm.MatMul(false, false, coutG, bandN, k, 1, wg, k, B, ldb, 0, C, ohw)
+			}
+		}
+	}
+	if b != nil {
+		parallel.For(s.N*s.Cout, 1, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				bv := b[p%s.Cout]
+				for i := range out[p*ohw : (p+1)*ohw] {
+					out[p*ohw+i] += bv
+				}
+			}
+		})
+	}
+}
+
+// Conv2dBackward accumulates the gradients of Conv2dForward given dout
+// [N, Cout, OutH, OutW]: dx [N, Cin, H, W] += ∂L/∂x, dw += ∂L/∂w,
+// db [Cout] += Σ dout. Any of dx, dw, db may be nil. The im2col columns are
+// recomputed from x.
+func Conv2dBackward(dx, dw, db, dout, x, w []float32, s ConvShape, ws *ConvWorkspace) {
+	s = s.norm()
+	s.validate("Conv2dBackward")
+	checkLen("Conv2dBackward", "dout", dout, s.OutLen())
+	checkLen("Conv2dBackward", "x", x, s.InLen())
+	checkLen("Conv2dBackward", "w", w, s.WeightLen())
+	checkOpt("Conv2dBackward", "dx", dx, s.InLen())
+	checkOpt("Conv2dBackward", "dw", dw, s.WeightLen())
+	checkOpt("Conv2dBackward", "db", db, s.Cout)
+	oh, ow := s.OutH(), s.OutW()
+	ohw, hw := oh*ow, s.H*s.W
+	if db != nil {
+		parallel.For(s.Cout, 1, func(lo, hi int) {
+			for c := lo; c < hi; c++ {
+				var acc float64
+				for n := 0; n < s.N; n++ {
+					acc += sum64(dout[(n*s.Cout+c)*ohw : (n*s.Cout+c+1)*ohw])
+				}
+				db[c] += float32(acc)
+			}
+		})
+	}
+	if dx == nil && dw == nil {
+		return
+	}
+	if ws == nil {
+		ws = new(ConvWorkspace)
+	}
+	ws.maps(s)
+	if s.depthwise() {
+		depthwiseBackward(dx, dw, dout, x, w, s, ws)
+		return
+	}
+	cinG, coutG := s.Cin/s.Groups, s.Cout/s.Groups
+	k := cinG * s.KH * s.KW
+	direct := s.direct()
+	band := oh
+	if !direct {
+		band = ws.bandRows(k, ow, oh)
+		if dw != nil {
+			ws.col = growF(ws.col, k*band*ow)
+		}
+		if dx != nil {
+			ws.dcol = growF(ws.dcol, k*band*ow)
+		}
+	}
+	for n := 0; n < s.N; n++ {
+		for g := 0; g < s.Groups; g++ {
+			xoff := (n*s.Cin + g*cinG) * hw
+			wg := w[g*coutG*k:]
+			for oy0 := 0; oy0 < oh; oy0 += band {
+				oy1 := min(oy0+band, oh)
+				bandN := (oy1 - oy0) * ow
+				dy := dout[(n*s.Cout+g*coutG)*ohw+oy0*ow:]
+				if dw != nil {
+					var B []float32
+					ldb := hw
+					if direct {
+						B = x[xoff+oy0*s.W:]
+					} else {
+						B, ldb = ws.col[:k*bandN], bandN
+						ws.im2col(B, x[xoff:], s, cinG, oy0, oy1)
+					}
+					// dW_g[coutG, k] += dy[coutG, bandN] · Bᵀ
+					gemm.MatMul(false, true, coutG, k, bandN, 1, dy, ohw, B, ldb, 1, dw[g*coutG*k:], k)
+				}
+				if dx != nil {
+					if direct {
+						gemm.MatMul(true, false, k, bandN, coutG, 1, wg, k, dy, ohw, 1, dx[xoff+oy0*s.W:], hw)
+					} else {
+						dcol := ws.dcol[:k*bandN]
+						// dcol[k, bandN] = W_gᵀ · dy
+						gemm.MatMul(true, false, k, bandN, coutG, 1, wg, k, dy, ohw, 0, dcol, bandN)
+						ws.col2im(dx[xoff:], dcol, s, cinG, oy0, oy1)
+					}
+				}
+			}
+		}
+	}
+}
+
+// depthwiseForward: one KH×KW filter per channel (Groups = Cin = Cout).
+func depthwiseForward(out, x, w, b []float32, s ConvShape, ws *ConvWorkspace) {
+	oh, ow := s.OutH(), s.OutW()
+	ohw, hw, kk := oh*ow, s.H*s.W, s.KH*s.KW
+	parallel.For(s.N*s.Cin, 1, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			c := p % s.Cin
+			xp, op, wk := x[p*hw:(p+1)*hw], out[p*ohw:(p+1)*ohw], w[c*kk:(c+1)*kk]
+			var bv float32
+			if b != nil {
+				bv = b[c]
+			}
+			for oy := 0; oy < oh; oy++ {
+				orow := op[oy*ow : (oy+1)*ow]
+				for i := range orow {
+					orow[i] = bv
+				}
+				for ky := 0; ky < s.KH; ky++ {
+					iy := ws.rowMap[ky*oh+oy]
+					if iy < 0 {
+						continue
+					}
+					xrow := xp[int(iy)*s.W : int(iy+1)*s.W]
+					for kx := 0; kx < s.KW; kx++ {
+						wv := wk[ky*s.KW+kx]
+						for ox, ix := range ws.colMap[kx*ow : (kx+1)*ow] {
+							if ix >= 0 {
+								orow[ox] += wv * xrow[ix]
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// depthwiseBackward runs parallel over channels so that dw needs no
+// reduction across goroutines.
+func depthwiseBackward(dx, dw, dout, x, w []float32, s ConvShape, ws *ConvWorkspace) {
+	oh, ow := s.OutH(), s.OutW()
+	ohw, hw, kk := oh*ow, s.H*s.W, s.KH*s.KW
+	parallel.For(s.Cin, 1, func(lo, hi int) {
+		acc := make([]float64, kk)
+		for c := lo; c < hi; c++ {
+			clear(acc)
+			wk := w[c*kk : (c+1)*kk]
+			for n := 0; n < s.N; n++ {
+				p := n*s.Cin + c
+				xp, dyp := x[p*hw:(p+1)*hw], dout[p*ohw:(p+1)*ohw]
+				var dxp []float32
+				if dx != nil {
+					dxp = dx[p*hw : (p+1)*hw]
+				}
+				for oy := 0; oy < oh; oy++ {
+					dyrow := dyp[oy*ow : (oy+1)*ow]
+					for ky := 0; ky < s.KH; ky++ {
+						iy := ws.rowMap[ky*oh+oy]
+						if iy < 0 {
+							continue
+						}
+						xrow := xp[int(iy)*s.W : int(iy+1)*s.W]
+						for kx := 0; kx < s.KW; kx++ {
+							cm := ws.colMap[kx*ow : (kx+1)*ow]
+							if dw != nil {
+								var a float32
+								for ox, ix := range cm {
+									if ix >= 0 {
+										a += dyrow[ox] * xrow[ix]
+									}
+								}
+								acc[ky*s.KW+kx] += float64(a)
+							}
+							if dxp != nil {
+								wv := wk[ky*s.KW+kx]
+								dxrow := dxp[int(iy)*s.W : int(iy+1)*s.W]
+								for ox, ix := range cm {
+									if ix >= 0 {
+										dxrow[ix] += wv * dyrow[ox]
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+			if dw != nil {
+				for k := range acc {
+					dw[c*kk+k] += float32(acc[k])
+				}
+			}
+		}
+	})
+}
+
+func sum64(x []float32) float64 {
+	var s float64
+	for _, v := range x {
+		s += float64(v)
+	}
+	return s
+}
+
+// KaimingUniform fills w with PyTorch's default Conv2d/Linear weight init,
+// kaiming_uniform_(a=√5): U(-b, b) with b = 1/√fanIn, drawing from u, which
+// must return uniform values in [0, 1).
+func KaimingUniform(w []float32, fanIn int, u func() float64) {
+	b := 1 / math.Sqrt(float64(fanIn))
+	for i := range w {
+		w[i] = float32((2*u() - 1) * b)
+	}
+}
