@@ -383,4 +383,3 @@ func writeJSON(path string, v any) error {
 		return err
 	})
 }
-
