@@ -44,3 +44,24 @@ func TestFlowCommand(t *testing.T) {
 		t.Errorf("missing frame: exit %d, %q", code, stderr)
 	}
 }
+
+func TestPreprocessCommand(t *testing.T) {
+	dir := writeFrames(t, 3)
+	out := filepath.Join(t.TempDir(), "pp")
+	code, stdout, stderr := cli(t, "preprocess", "-video", dir, "-out", out, "-direct=false", "-q")
+	if code != 0 || !strings.Contains(stdout, "preprocessed 3 frames at 70x112") {
+		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+	}
+	for _, args := range [][]string{
+		{"preprocess", "-video", dir},
+		{"preprocess", "-video", dir, "-out", out, "-size", "70x100"},
+		{"preprocess", "-video", dir, "-out", out, "-flow-preset", "slow"},
+	} {
+		if code, _, _ := cli(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	if code, _, stderr := cli(t, "preprocess", "-video", dir, "-out", out, "-masks", t.TempDir(), "-q"); code != 1 || !strings.Contains(stderr, "mask") {
+		t.Errorf("empty mask folder: exit %d, %q", code, stderr)
+	}
+}

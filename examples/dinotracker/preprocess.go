@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"dinotracker"
+	"dinotracker/flow"
+	"dinotracker/vit"
+)
+
+// runPreprocess runs DINO-Tracker's preprocessing of one video into a folder.
+func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("preprocess", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	video := fs.String("video", "", "a folder of JPG/PNG frames or a movie file")
+	masks := fs.String("masks", "", "folder of foreground masks, one per frame (default: PCA of the features)")
+	flowDir := fs.String("flow", "", "folder of precomputed flows forward_%05d.flo / backward_%05d.flo at the model size (default: estimate)")
+	weights := fs.String("weights", "builtin", "DINOv2 weights (.pth, .safetensors, .onnx) or \"builtin\" for the built-in descriptors")
+	heads := fs.Int("heads", 0, "attention heads for weights of a non-standard size")
+	size := fs.String("size", "", "model resolution HxW, multiples of 14 (default: frame size rounded down; the paper uses 476x854)")
+	layer := fs.Int("layer", 15, "DINOv2 block whose output is the feature")
+	direct := fs.Bool("direct", true, "filter trajectories with direct flows (O(T²) extra flow estimates)")
+	preset := fs.String("flow-preset", "default", "flow estimator preset for consecutive frames: fast, default or accurate")
+	out := fs.String("out", "", "output folder")
+	quiet := fs.Bool("q", false, "no progress bar")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *video == "" || *out == "" {
+		fmt.Fprintln(stderr, "preprocess needs -video and -out")
+		fs.Usage()
+		return errUsage
+	}
+	h, w, err := parseSize(*size)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errUsage
+	}
+	opt := dinotracker.DefaultPreprocessOptions()
+	opt.Height, opt.Width = h, w
+	opt.MaskDir, opt.FlowDir, opt.DirectFilter = *masks, *flowDir, *direct
+	opt.Features.Block = *layer
+	switch strings.ToLower(*preset) {
+	case "fast":
+		opt.Flow = flow.FastOptions()
+	case "default":
+	case "accurate":
+		opt.Flow = flow.AccurateOptions()
+	default:
+		fmt.Fprintf(stderr, "-flow-preset %q: want fast, default or accurate\n", *preset)
+		return errUsage
+	}
+	if *weights != "builtin" {
+		if opt.Extractor, err = dinotracker.NewFeatureExtractor(*weights, vit.LoadOptions{Heads: *heads}); err != nil {
+			return err
+		}
+	}
+	if !*quiet {
+		opt.Progress = newProgressBar(stderr).Report
+	}
+	v, err := dinotracker.LoadVideo(ctx, *video)
+	if err != nil {
+		return err
+	}
+	p, err := dinotracker.Preprocess(ctx, v, *out, opt)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	fmt.Fprintf(stdout, "preprocessed %d frames at %dx%d into %s: features %s [%d,%d,%d,%d], %d trajectories (%d fg, %d bg; %d without the direct filter), masks cover %.1f%%\n",
+		p.T, p.H, p.W, *out, p.Features.Model, p.T, p.Features.C, p.Features.H, p.Features.W,
+		p.Trajectories.N(), p.FG.N(), p.BG.N(), p.NoDirectFilter.N(), 100*p.Masks.Fraction())
+	return nil
+}
