@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"testing"
 )
@@ -109,14 +110,20 @@ func TestConv2dNoAllocs(t *testing.T) {
 	Conv2dBackward(dx, dw, nil, out, x, w, s, ws)
 	// parallel.For starts goroutines (small closure allocations, more with
 	// more cores); the im2col buffers (800 KB here) must be reused.
-	var m0, m1 runtime.MemStats
-	runtime.ReadMemStats(&m0)
-	for range 3 {
-		Conv2dForward(out, x, w, nil, s, ws)
-		Conv2dBackward(dx, dw, nil, out, x, w, s, ws)
+	// A garbage collection may empty gemm's sync.Pool of packing buffers
+	// during a trial, so the best of several trials is compared.
+	per := uint64(math.MaxUint64)
+	for range 5 {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		for range 3 {
+			Conv2dForward(out, x, w, nil, s, ws)
+			Conv2dBackward(dx, dw, nil, out, x, w, s, ws)
+		}
+		runtime.ReadMemStats(&m1)
+		per = min(per, (m1.TotalAlloc-m0.TotalAlloc)/3)
 	}
-	runtime.ReadMemStats(&m1)
-	if per := (m1.TotalAlloc - m0.TotalAlloc) / 3; per > 64<<10 {
+	if per > 64<<10 {
 		t.Errorf("Conv2d forward+backward allocate %d bytes per call with a warm workspace", per)
 	}
 }
