@@ -3,6 +3,7 @@ package dinotracker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"dinotracker/bestbuddies"
 	"dinotracker/fgmask"
 	"dinotracker/flow"
 	"dinotracker/imgproc"
@@ -49,6 +51,12 @@ type PreprocessOptions struct {
 	DirectFlow flow.Options
 	// Trajectories configures chaining (thresholds, minimum length).
 	Trajectories traj.Options
+	// BestBuddies configures the DINO best-buddies (bounded partner budget
+	// by default; bestbuddies.ExhaustiveOptions for all T(T−1) pairs).
+	BestBuddies bestbuddies.Options
+	// SkipBestBuddies leaves the best-buddies out (Fit then runs without
+	// the DINO-BB loss).
+	SkipBestBuddies bool
 	// Progress, if set, receives per-stage progress.
 	Progress func(Progress)
 	// Logger receives stage timings; nil means slog.Default().
@@ -65,6 +73,7 @@ func DefaultPreprocessOptions() PreprocessOptions {
 		DirectFilter: true,
 		DirectFlow:   flow.FastOptions(),
 		Trajectories: traj.DefaultOptions(),
+		BestBuddies:  bestbuddies.DefaultOptions(),
 	}
 }
 
@@ -76,6 +85,7 @@ func DefaultPreprocessOptions() PreprocessOptions {
 //	trajectories_wo_direct_filter.safetensors
 //	fg_trajectories.safetensors, bg_trajectories.safetensors
 //	masks/%05d.png                     foreground masks at the model resolution
+//	best_buddies.safetensors           filtered DINO best-buddies with ambiguity ratios
 //	preprocess.json                    settings, counts and timings
 //
 // Every file is written atomically; a later run with the same output folder
@@ -88,7 +98,35 @@ type Preprocessed struct {
 	NoDirectFilter *traj.Set // without it (used by the best-buddy filter)
 	FG, BG         *traj.Set
 	Masks          *fgmask.Masks
-	Frames         []*imgproc.RGB8 // frames at the model resolution
+	BestBuddies    *bestbuddies.Result // nil with SkipBestBuddies
+	Frames         []*imgproc.RGB8     // frames at the model resolution
+}
+
+// BBLists converts the best-buddies to the form the DINO-BB loss takes
+// (pairs keyed by absolute frame ids, coordinates in model pixels). Frame
+// pairs outside the bounded search are absent, and the loss skips them as
+// the reference skips empty lists.
+func (p *Preprocessed) BBLists() BBLists {
+	out := BBLists{}
+	if p.BestBuddies == nil {
+		return out
+	}
+	for k, pr := range p.BestBuddies.Pairs {
+		n := pr.Len()
+		if n == 0 {
+			continue
+		}
+		l := &BBList{Source: make([]float32, 2*n), Target: make([]float32, 2*n), Cos: pr.Cos, R: pr.R}
+		for i := 0; i < n; i++ {
+			l.Source[2*i], l.Source[2*i+1] = pr.Source[i][0], pr.Source[i][1]
+			l.Target[2*i], l.Target[2*i+1] = pr.Target[i][0], pr.Target[i][1]
+		}
+		if l.R == nil {
+			l.R = make([]float32, n) // no NMS ratio: ambiguity weight of r = 0
+		}
+		out[k] = l
+	}
+	return out
 }
 
 // Close releases the feature cache.
@@ -110,6 +148,7 @@ type manifest struct {
 	FlowSource   string             `json:"flow_source"`
 	DirectFilter bool               `json:"direct_filter"`
 	Trajectories map[string]int     `json:"trajectories"`
+	BestBuddies  int                `json:"best_buddy_pairs"`
 	Seconds      map[string]float64 `json:"seconds"`
 }
 
@@ -155,9 +194,10 @@ func Preprocess(ctx context.Context, v *Video, outDir string, opt PreprocessOpti
 	}
 	// Outputs of a run with other settings are not reused.
 	if old, err := readManifest(filepath.Join(outDir, "preprocess.json")); err == nil &&
-		(old.Frames != T || old.Height != h || old.Width != w || old.DirectFilter != opt.DirectFilter || old.FlowSource != man.FlowSource) {
+		(old.Frames != T || old.Height != h || old.Width != w || old.DirectFilter != opt.DirectFilter || old.FlowSource != man.FlowSource ||
+			(old.Extractor != "" && old.Extractor != ext.name())) {
 		log.Warn("preprocess: settings changed since the last run in this folder; recomputing", "dir", outDir)
-		for _, name := range []string{"trajectories", "trajectories_wo_direct_filter", "fg_trajectories", "bg_trajectories"} {
+		for _, name := range []string{"trajectories", "trajectories_wo_direct_filter", "fg_trajectories", "bg_trajectories", "best_buddies"} {
 			os.Remove(filepath.Join(outDir, name+".safetensors"))
 		}
 		os.RemoveAll(filepath.Join(outDir, "flow"))
@@ -309,6 +349,34 @@ func Preprocess(ctx context.Context, v *Video, outDir string, opt PreprocessOpti
 	}
 	man.Trajectories["trajectories"] = res.Trajectories.N()
 	man.Trajectories["trajectories_wo_direct_filter"] = res.NoDirectFilter.N()
+
+	// DINO best-buddies, filtered by the trajectories without the direct
+	// filter (§1.6), resumable through their own checkpoint file.
+	if !opt.SkipBestBuddies {
+		start = time.Now()
+		bbo := opt.BestBuddies
+		bbo.Checkpoint = filepath.Join(outDir, "best_buddies.safetensors")
+		res.BestBuddies, err = bestbuddies.Compute(ctx, feats, T, feats.C, feats.H, feats.W, res.NoDirectFilter, bbo, report("best-buddies", start))
+		if errors.Is(err, bestbuddies.ErrCheckpointMismatch) {
+			// Left by a run with other inputs: start over.
+			log.Warn("preprocess: best-buddies file is from other inputs; recomputing", "path", bbo.Checkpoint)
+			if err = os.Remove(bbo.Checkpoint); err == nil {
+				res.BestBuddies, err = bestbuddies.Compute(ctx, feats, T, feats.C, feats.H, feats.W, res.NoDirectFilter, bbo, report("best-buddies", start))
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("preprocess: best-buddies: %w", err)
+		}
+		if err := bestbuddies.Save(bbo.Checkpoint, res.BestBuddies); err != nil {
+			return nil, fmt.Errorf("preprocess: %w", err)
+		}
+		n := 0
+		for _, p := range res.BestBuddies.Pairs {
+			n += p.Len()
+		}
+		man.BestBuddies = n
+		stage("best-buddies", start)
+	}
 
 	if err := writeJSON(filepath.Join(outDir, "preprocess.json"), man); err != nil {
 		return nil, err

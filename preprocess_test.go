@@ -53,12 +53,17 @@ func TestPreprocess(t *testing.T) {
 		t.Fatalf("trajectories %d (no direct filter %d), fg %d bg %d", p.Trajectories.N(), p.NoDirectFilter.N(), p.FG.N(), p.BG.N())
 	}
 	for _, f := range []string{"trajectories.safetensors", "trajectories_wo_direct_filter.safetensors", "fg_trajectories.safetensors",
-		"bg_trajectories.safetensors", "preprocess.json", "flow/forward_00000.flo", "flow/backward_00002.flo", "masks/00003.png"} {
+		"bg_trajectories.safetensors", "preprocess.json", "flow/forward_00000.flo", "flow/backward_00002.flo", "masks/00003.png",
+		"best_buddies.safetensors"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("missing output %s", f)
 		}
 	}
-	for _, s := range []string{"features", "flow", "trajectories"} {
+	if p.BestBuddies == nil || len(p.BestBuddies.Pairs) != 12 {
+		t.Fatalf("best-buddies: %+v", p.BestBuddies)
+	}
+	_ = p.BBLists()
+	for _, s := range []string{"features", "flow", "trajectories", "best-buddies"} {
 		if !stages[s] {
 			t.Errorf("no progress for stage %q (got %v)", s, stages)
 		}
@@ -70,7 +75,7 @@ func TestPreprocess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p2.Close()
-	if stages["flow"] || stages["trajectories"] || p2.Trajectories.N() != p.Trajectories.N() {
+	if stages["flow"] || stages["trajectories"] || stages["best-buddies"] || p2.Trajectories.N() != p.Trajectories.N() {
 		t.Fatalf("second run recomputed: %v", stages)
 	}
 }

@@ -198,6 +198,10 @@ func FramePairs(T int, opt Options) [][2]int {
 	return out
 }
 
+// ErrCheckpointMismatch is wrapped by Compute's error when Options.Checkpoint
+// names a file made from other features, trajectories or options.
+var ErrCheckpointMismatch = errors.New("bestbuddies: checkpoint does not match")
+
 // Result holds the best buddies of a video: for each searched ordered frame
 // pair (s, t), the flow-filtered pairs with their ambiguity ratios (the
 // reference's dino_best_buddies_filtered.pt). Frame pairs that were not
@@ -333,7 +337,7 @@ func Compute(ctx context.Context, feats FeatureSource, T, C, gh, gw int, trajs *
 		switch {
 		case err == nil:
 			if old.Config != res.Config {
-				return nil, fmt.Errorf("bestbuddies: checkpoint %s was made with other inputs or options (%s); remove it to start over", opt.Checkpoint, old.Config)
+				return nil, fmt.Errorf("%w: %s was made with other inputs or options (%s); remove it to start over", ErrCheckpointMismatch, opt.Checkpoint, old.Config)
 			}
 			res.Pairs = old.Pairs
 		case errors.Is(err, fs.ErrNotExist):

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"dinotracker"
+	"dinotracker/bestbuddies"
 	"dinotracker/flow"
 	"dinotracker/vit"
 )
@@ -25,6 +26,7 @@ func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer)
 	layer := fs.Int("layer", 15, "DINOv2 block whose output is the feature")
 	direct := fs.Bool("direct", true, "filter trajectories with direct flows (O(T²) extra flow estimates)")
 	preset := fs.String("flow-preset", "default", "flow estimator preset for consecutive frames: fast, default or accurate")
+	bb := fs.String("bb", "bounded", "DINO best-buddies: bounded (16 partner frames per frame, reduced-dimension search), exhaustive (all T(T−1) pairs, as the reference) or off")
 	out := fs.String("out", "", "output folder")
 	quiet := fs.Bool("q", false, "no progress bar")
 	if err := fs.Parse(args); err != nil {
@@ -54,6 +56,16 @@ func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "-flow-preset %q: want fast, default or accurate\n", *preset)
 		return errUsage
 	}
+	switch *bb {
+	case "bounded":
+	case "exhaustive":
+		opt.BestBuddies = bestbuddies.ExhaustiveOptions()
+	case "off":
+		opt.SkipBestBuddies = true
+	default:
+		fmt.Fprintf(stderr, "-bb %q: want bounded, exhaustive or off\n", *bb)
+		return errUsage
+	}
 	if *weights != "builtin" {
 		if opt.Extractor, err = dinotracker.NewFeatureExtractor(*weights, vit.LoadOptions{Heads: *heads}); err != nil {
 			return err
@@ -71,8 +83,16 @@ func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer p.Close()
-	fmt.Fprintf(stdout, "preprocessed %d frames at %dx%d into %s: features %s [%d,%d,%d,%d], %d trajectories (%d fg, %d bg; %d without the direct filter), masks cover %.1f%%\n",
+	fmt.Fprintf(stdout, "preprocessed %d frames at %dx%d into %s: features %s [%d,%d,%d,%d], %d trajectories (%d fg, %d bg; %d without the direct filter), masks cover %.1f%%, %d best-buddy pairs\n",
 		p.T, p.H, p.W, *out, p.Features.Model, p.T, p.Features.C, p.Features.H, p.Features.W,
-		p.Trajectories.N(), p.FG.N(), p.BG.N(), p.NoDirectFilter.N(), 100*p.Masks.Fraction())
+		p.Trajectories.N(), p.FG.N(), p.BG.N(), p.NoDirectFilter.N(), 100*p.Masks.Fraction(), bbCount(p))
 	return nil
+}
+
+func bbCount(p *dinotracker.Preprocessed) int {
+	n := 0
+	for _, l := range p.BBLists() {
+		n += l.Len()
+	}
+	return n
 }
