@@ -18,8 +18,8 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"runtime"
-	"sync"
+
+	"dinotracker/internal/parallel"
 )
 
 // RGB8 is an 8-bit RGB image stored interleaved, row-major, without padding:
@@ -168,30 +168,9 @@ func FromImage(img image.Image) *RGB8 {
 	return out
 }
 
-// parallelRows calls fn on contiguous sub-ranges [lo, hi) of [0, n), using at
-// most runtime.GOMAXPROCS(0) goroutines, and waits for all of them. Small
-// jobs (cost = n·work below about 64k) run on the calling goroutine.
+// parallelRows calls fn on contiguous sub-ranges [lo, hi) of [0, n) with
+// parallel.For; jobs costing (n·work) below about 64k run on the calling
+// goroutine.
 func parallelRows(n, work int, fn func(lo, hi int)) {
-	if n <= 0 {
-		return
-	}
-	workers := runtime.GOMAXPROCS(0)
-	if workers > n {
-		workers = n
-	}
-	if workers <= 1 || n*max(work, 1) < 1<<16 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, hi)
-	}
-	wg.Wait()
+	parallel.For(n, max(1, (1<<16)/max(work, 1)), fn)
 }
