@@ -12,11 +12,17 @@
 //  2. Features: a frozen DINOv2 ViT (package vit; ViT-L/14, block 15, patch
 //     stride 7 in the paper) gives a [C, h', w'] map per frame, h' = 1 +
 //     (H−14)/7. Features are cached on disk per video.
-//  3. Preprocessing: optical flow, chained trajectories, foreground masks and
-//     DINO best-buddies (later issues).
-//  4. Fit: a residual CNN (Delta-DINO) refines the features, trained per
-//     video; Track samples query features, builds cosine cost volumes,
-//     refines them and takes a windowed soft-argmax (later issues).
+//  3. Preprocessing (Preprocess): pure-Go optical flow (package flow),
+//     chained trajectories with forward-backward and direct-flow checks
+//     (package traj), foreground masks and the fg/bg split (package fgmask)
+//     and DINO best-buddies with their NMS ambiguity ratio (package
+//     bestbuddies), written to a resumable folder.
+//  4. Fit: a residual CNN (Delta-DINO, package nn) refines the features,
+//     trained per video with the reference's losses (losses.go) on pairs
+//     drawn from the trajectories (sampling.go); the tracker head (head.go,
+//     refiner.go) samples query features, builds cosine cost volumes
+//     (package corr), refines them and takes a windowed soft-argmax
+//     (package softargmax).
 //  5. Metrics: TAP-Vid (AJ, δ_avg, OA, per threshold, query modes first and
 //     strided) and BADJA (δ_seg, δ_3px), as the reference scores them.
 //
