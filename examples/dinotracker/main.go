@@ -4,6 +4,7 @@
 //	dinotracker features -weights FILE (-video DIR|FILE | -image FILE) [-model auto] [-size HxW] [-stride 7] [-layer 15] -out OUT.safetensors
 //	dinotracker flow -a F1 -b F2 -out F.flo [-preset fast|default|accurate] [-gt GT.flo]
 //	dinotracker preprocess -video DIR [-masks DIR] [-flow DIR] [-weights FILE|builtin] [-size HxW] -out DIR
+//	dinotracker fit -video DIR [-masks DIR] [-weights FILE|builtin] [-config paper|fast] [-iters N] -out MODEL_DIR
 //
 // Run "dinotracker help" for the list of commands and "dinotracker CMD -h"
 // for a command's flags. Ctrl-C cancels cleanly; progress goes to stderr.
@@ -31,6 +32,7 @@ var commands = map[string]command{
 	"features":   {"DINOv2 features of a video or an image, as a safetensors file", runFeatures},
 	"flow":       {"optical flow between two frames, as a .flo file (and its error against ground truth)", runFlow},
 	"preprocess": {"flows, trajectories, masks and best-buddies of a video, into a folder", runPreprocess},
+	"fit":        {"train DINO-Tracker on a video (resumable; Ctrl-C saves a checkpoint)", runFit},
 }
 
 func main() {
