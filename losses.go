@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"sort"
+	"sync"
 
 	"dinotracker/corr"
 	"dinotracker/fgmask"
@@ -387,10 +389,6 @@ func (o *Objective) runHead(qs []lossQuery, pred []float32, back func(i int, xn,
 	pool := o.workers()
 	withGrad := g != nil && back != nil
 	headGrad := withGrad && g.Head != nil
-	if headGrad {
-		o.eachWorker(func(w *headWorker) { w.grad.Zero() })
-		defer o.eachWorker(func(w *headWorker) { g.Head.Add(w.grad) })
-	}
 	byTgt := make([][]int, len(o.Frames))
 	for i, q := range qs {
 		if q.Src < 0 || q.Src >= len(o.Frames) || q.Tgt < 0 || q.Tgt >= len(o.Frames) {
@@ -415,12 +413,18 @@ func (o *Objective) runHead(qs []lossQuery, pred []float32, back func(i int, xn,
 		if withGrad {
 			dS = make([]float32, n*p)
 		}
+		// Each chunk of queries accumulates its refiner gradient in its own
+		// buffer; the buffers are added in chunk order, so the sum does not
+		// depend on which worker ran which chunk (bit-reproducible runs).
+		var chunkMu sync.Mutex
+		var chunks []chunkGrad
 		parallel.For(n, 1, func(lo, hi int) {
 			w := <-pool
 			defer func() { pool <- w }()
 			var grad *Refiner
 			if headGrad {
 				grad = w.grad
+				grad.Zero()
 			}
 			for k := lo; k < hi; k++ {
 				i := idx[k]
@@ -432,7 +436,18 @@ func (o *Objective) runHead(qs []lossQuery, pred []float32, back func(i int, xn,
 					copy(dS[k*p:(k+1)*p], o.Head.BackwardCost(w.ws, dx, dy, grad))
 				}
 			}
+			if headGrad {
+				chunkMu.Lock()
+				chunks = append(chunks, chunkGrad{lo, grad.Clone()})
+				chunkMu.Unlock()
+			}
 		})
+		if headGrad {
+			sort.Slice(chunks, func(a, b int) bool { return chunks[a].lo < chunks[b].lo })
+			for _, cg := range chunks {
+				g.Head.Add(cg.grad)
+			}
+		}
 		if !withGrad || g.Feat == nil {
 			continue
 		}
@@ -440,6 +455,12 @@ func (o *Objective) runHead(qs []lossQuery, pred []float32, back func(i int, xn,
 		corr.CosineBackward(dq, g.Feat[t], dS, cost, q, n, c, o.Feat[t], o.Norm[t], p, true, nil)
 		plan.run(g.Feat, dq)
 	}
+}
+
+// chunkGrad is one chunk's refiner gradient in runHead.
+type chunkGrad struct {
+	lo   int
+	grad *Refiner
 }
 
 // FlowLoss is L_flow (spec §3.2): the head tracks each point from its

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"dinotracker/flow"
@@ -389,12 +388,9 @@ func sameState(t *testing.T, what string, a, b *trainer) {
 // checkpoint, loading it into a fresh Tracker and training N more, bit for
 // bit (weights, BN statistics and counters, Adam moments and steps,
 // scheduler step, sampler state). Every loss is on (the switch-on is at
-// iteration 1). GOMAXPROCS is 1: Objective sums the per-worker refiner
-// gradients in the order the workers finish, so with several workers and
-// more than one head-gradient pass per iteration (the cycle loss) the
-// refiner gradient's rounding is not reproducible run to run.
+// iteration 1). It runs with all cores: Objective adds the per-chunk
+// refiner gradients in chunk order, so runs are bit-reproducible.
 func TestFitResumeExact(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	const T, W, H, N = 4, 98, 56, 3
 	v := texturedVideo(t, T, W, H, 2, 1)
 	masks := boxMasks(t, T, W, H)
@@ -484,7 +480,6 @@ func loadTrainer(t *testing.T, cfg Config, dir string, v *Video, masks string) *
 // ctx.Err(); the next Fit resumes from it and ends where an uninterrupted
 // run ends.
 func TestFitCancelResume(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	const T, W, H = 4, 98, 56
 	v := texturedVideo(t, T, W, H, 2, 1)
 	masks := boxMasks(t, T, W, H)
@@ -522,7 +517,6 @@ func TestFitCancelResume(t *testing.T) {
 // changes (sampler state, BatchNorm statistics), so the iteration is
 // repeated identically later.
 func TestStepCancelRestores(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	v := texturedVideo(t, 4, 98, 56, 2, 1)
 	masks := boxMasks(t, 4, 98, 56)
 	cfg := tinyConfig(3)
