@@ -13,18 +13,13 @@ import (
 	"time"
 
 	"dinotracker"
-	"dinotracker/vit"
 )
 
 // runFit trains DINO-Tracker on one video into a model folder.
 func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("fit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	video := fs.String("video", "", "a folder of JPG/PNG frames or a movie file")
-	masks := fs.String("masks", "", "folder of foreground masks, one per frame (default: PCA of the features)")
-	flowDir := fs.String("flow", "", "folder of precomputed flows forward_%05d.flo / backward_%05d.flo at the model size (default: estimate)")
-	weights := fs.String("weights", "builtin", "DINOv2 weights (.pth, .safetensors, .onnx) or \"builtin\" for the built-in descriptors")
-	heads := fs.Int("heads", 0, "attention heads for weights of a non-standard size")
+	in := addInputFlags(fs)
 	layer := fs.String("layer", "", "DINOv2 block whose output is the feature, -1 for the last (default: the configuration's, 15)")
 	config := fs.String("config", "fast", "training configuration: paper (the reference's, 10000 iterations at 476x854) or fast (about 30 min on 2 cores for 50 frames)")
 	iters := fs.Int("iters", 0, "train this many iterations, with the schedule (loss switch-on, lr decay, checkpoints) scaled to the same fractions (default: the configuration's)")
@@ -35,7 +30,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	if *video == "" || *out == "" {
+	if *in.video == "" || *out == "" {
 		fmt.Fprintln(stderr, "fit needs -video and -out")
 		fs.Usage()
 		return errUsage
@@ -77,13 +72,13 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		cfg.CheckpointEvery = *ckEvery
 	}
 	logger := slog.Default()
-	opts := []dinotracker.Option{dinotracker.WithWorkDir(*out), dinotracker.WithMasks(*masks), dinotracker.WithFlowDir(*flowDir),
+	opts := []dinotracker.Option{dinotracker.WithWorkDir(*out), dinotracker.WithMasks(*in.masks), dinotracker.WithFlowDir(*in.flowDir),
 		dinotracker.WithLogger(logger)}
-	if *weights != "builtin" {
-		ext, err := dinotracker.NewFeatureExtractor(*weights, vit.LoadOptions{Heads: *heads})
-		if err != nil {
-			return err
-		}
+	ext, err := in.extractor()
+	if err != nil {
+		return err
+	}
+	if ext != nil {
 		opts = append(opts, dinotracker.WithFeatureExtractor(ext))
 	}
 	if !*quiet {
@@ -102,7 +97,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintln(stderr, err)
 		return errUsage
 	}
-	v, err := dinotracker.LoadVideo(ctx, *video)
+	v, err := dinotracker.LoadVideo(ctx, *in.video)
 	if err != nil {
 		return err
 	}

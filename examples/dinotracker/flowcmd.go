@@ -31,16 +31,9 @@ func runFlow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Usage()
 		return errUsage
 	}
-	var opt flow.Options
-	switch strings.ToLower(*preset) {
-	case "fast":
-		opt = flow.FastOptions()
-	case "default":
-		opt = flow.DefaultOptions()
-	case "accurate":
-		opt = flow.AccurateOptions()
-	default:
-		fmt.Fprintf(stderr, "-preset %q: want fast, default or accurate\n", *preset)
+	opt, err := flowPreset(*preset)
+	if err != nil {
+		fmt.Fprintf(stderr, "-preset %v\n", err)
 		return errUsage
 	}
 	fa, err := dinotracker.LoadFrame(*a)

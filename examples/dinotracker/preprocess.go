@@ -5,23 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"dinotracker"
 	"dinotracker/bestbuddies"
-	"dinotracker/flow"
-	"dinotracker/vit"
 )
 
 // runPreprocess runs DINO-Tracker's preprocessing of one video into a folder.
 func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("preprocess", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	video := fs.String("video", "", "a folder of JPG/PNG frames or a movie file")
-	masks := fs.String("masks", "", "folder of foreground masks, one per frame (default: PCA of the features)")
-	flowDir := fs.String("flow", "", "folder of precomputed flows forward_%05d.flo / backward_%05d.flo at the model size (default: estimate)")
-	weights := fs.String("weights", "builtin", "DINOv2 weights (.pth, .safetensors, .onnx) or \"builtin\" for the built-in descriptors")
-	heads := fs.Int("heads", 0, "attention heads for weights of a non-standard size")
+	in := addInputFlags(fs)
 	size := fs.String("size", "", "model resolution HxW, multiples of 14 (default: frame size rounded down; the paper uses 476x854)")
 	layer := fs.Int("layer", 15, "DINOv2 block whose output is the feature")
 	direct := fs.Bool("direct", true, "filter trajectories with direct flows (O(T²) extra flow estimates)")
@@ -32,7 +25,7 @@ func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	if *video == "" || *out == "" {
+	if *in.video == "" || *out == "" {
 		fmt.Fprintln(stderr, "preprocess needs -video and -out")
 		fs.Usage()
 		return errUsage
@@ -44,16 +37,10 @@ func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	opt := dinotracker.DefaultPreprocessOptions()
 	opt.Height, opt.Width = h, w
-	opt.MaskDir, opt.FlowDir, opt.DirectFilter = *masks, *flowDir, *direct
+	opt.MaskDir, opt.FlowDir, opt.DirectFilter = *in.masks, *in.flowDir, *direct
 	opt.Features.Block = *layer
-	switch strings.ToLower(*preset) {
-	case "fast":
-		opt.Flow = flow.FastOptions()
-	case "default":
-	case "accurate":
-		opt.Flow = flow.AccurateOptions()
-	default:
-		fmt.Fprintf(stderr, "-flow-preset %q: want fast, default or accurate\n", *preset)
+	if opt.Flow, err = flowPreset(*preset); err != nil {
+		fmt.Fprintf(stderr, "-flow-preset %v\n", err)
 		return errUsage
 	}
 	switch *bb {
@@ -66,15 +53,13 @@ func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "-bb %q: want bounded, exhaustive or off\n", *bb)
 		return errUsage
 	}
-	if *weights != "builtin" {
-		if opt.Extractor, err = dinotracker.NewFeatureExtractor(*weights, vit.LoadOptions{Heads: *heads}); err != nil {
-			return err
-		}
+	if opt.Extractor, err = in.extractor(); err != nil {
+		return err
 	}
 	if !*quiet {
 		opt.Progress = newProgressBar(stderr).Report
 	}
-	v, err := dinotracker.LoadVideo(ctx, *video)
+	v, err := dinotracker.LoadVideo(ctx, *in.video)
 	if err != nil {
 		return err
 	}
