@@ -32,8 +32,11 @@ type Tracker struct {
 	bb        BBLists
 	bbFunc    func(context.Context, *Preprocessed) (BBLists, error)
 
-	model   *Model
-	summary *FitSummary
+	model    *Model
+	summary  *FitSummary
+	sess     *trackSession
+	trackOpt *TrackOptions
+	videoSrc string
 }
 
 // Option configures a Tracker (see NewTracker).
@@ -87,6 +90,12 @@ func WithBestBuddies(bb BBLists) Option { return func(t *Tracker) { t.bb = bb } 
 func WithBestBuddiesFunc(fn func(ctx context.Context, p *Preprocessed) (BBLists, error)) Option {
 	return func(t *Tracker) { t.bbFunc = fn }
 }
+
+// WithVideoSource records where the fitted video came from (a folder of
+// frames or a movie file) in fit.json, so LoadTracker and the CLI's track
+// command can reopen it; without it Fit records the folder of the frame
+// files when they share one.
+func WithVideoSource(path string) Option { return func(t *Tracker) { t.videoSrc = path } }
 
 // NewTracker returns a Tracker for cfg, which must pass Config.Validate.
 func NewTracker(cfg Config, opts ...Option) (*Tracker, error) {
@@ -148,6 +157,12 @@ type FitSummary struct {
 	// the last (up to) 10% of this run's iterations.
 	FlowLossFirst float64 `json:"flow_loss_first"`
 	FlowLossLast  float64 `json:"flow_loss_last"`
+	// Video is the fitted video's folder or file (see WithVideoSource), and
+	// InputWidth×InputHeight its frame size: Track's coordinates.
+	Video        string `json:"video,omitempty"`
+	InputWidth   int    `json:"input_width"`
+	InputHeight  int    `json:"input_height"`
+	FeatureBlock int    `json:"feature_block"`
 }
 
 // Model is a fitted DINO-Tracker: Delta-DINO, whose output is added to the
@@ -207,11 +222,21 @@ func (t *Tracker) Fit(ctx context.Context, v *Video) (err error) {
 	popt.Extractor = t.extractor
 	popt.MaskDir, popt.FlowDir = t.maskDir, t.flowDir
 	popt.Progress, popt.Logger = t.progress, t.log
+	if t.sess != nil {
+		t.sess.close()
+		t.sess = nil
+	}
+	t.model, t.summary = nil, nil
 	pre, err := Preprocess(ctx, v, filepath.Join(work, "preprocess"), popt)
 	if err != nil {
 		return fmt.Errorf("dinotracker: fit: %w", err)
 	}
-	defer pre.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			pre.Close()
+		}
+	}()
 	prepSec := time.Since(start).Seconds()
 
 	bb := pre.BBLists()
@@ -252,7 +277,8 @@ func (t *Tracker) Fit(ctx context.Context, v *Video) (err error) {
 	}
 
 	sum := &FitSummary{Config: cfg.Name, Extractor: pre.Features.Model, Frames: pre.T, Height: h, Width: w,
-		Channels: pre.Features.C, ResumedFrom: tr.iter, BestBuddyPairs: len(bb), PreprocessSeconds: prepSec}
+		Channels: pre.Features.C, ResumedFrom: tr.iter, BestBuddyPairs: len(bb), PreprocessSeconds: prepSec,
+		Video: videoSource(t.videoSrc, v), InputWidth: v.Width, InputHeight: v.Height, FeatureBlock: pre.Features.Block}
 	trainStart := time.Now()
 	first := tr.iter
 	var flows []float32
@@ -311,6 +337,8 @@ func (t *Tracker) Fit(ctx context.Context, v *Video) (err error) {
 	}
 	t.model = &Model{Delta: tr.delta, Head: tr.head}
 	t.summary = sum
+	t.sess = &trackSession{inW: v.Width, inH: v.Height, T: pre.T, H: pre.H, W: pre.W, frames: pre.Frames, feats: pre.Features, workDir: t.workDir}
+	keep = true
 	if t.workDir != "" {
 		if err := SaveModel(t.workDir, t.model); err != nil {
 			return fmt.Errorf("dinotracker: fit: %w", err)
@@ -320,6 +348,31 @@ func (t *Tracker) Fit(ctx context.Context, v *Video) (err error) {
 		}
 	}
 	return nil
+}
+
+// videoSource is the path fit.json records for v.
+func videoSource(explicit string, v *Video) string {
+	if explicit != "" {
+		if abs, err := filepath.Abs(explicit); err == nil {
+			return abs
+		}
+		return explicit
+	}
+	dir := ""
+	for _, n := range v.Names {
+		if n == "" {
+			return ""
+		}
+		d := filepath.Dir(n)
+		if dir != "" && d != dir {
+			return ""
+		}
+		dir = d
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
 }
 
 func meanF32(v []float32) float64 {

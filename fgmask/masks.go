@@ -327,3 +327,18 @@ func (m *Masks) WriteDir(dir string) error {
 	}
 	return nil
 }
+
+// LoadFile reads one mask image (rules as Load) and resizes it with
+// nearest-neighbour sampling to w×h; the result is 0/1 bytes, row-major.
+func LoadFile(path string, w, h int) ([]uint8, error) {
+	if w < 1 || h < 1 {
+		return nil, fmt.Errorf("fgmask: load %s: need w, h ≥ 1, got %d×%d", path, w, h)
+	}
+	bits, sw, sh, err := readMask(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint8, w*h)
+	resizeNearest(out, bits, sw, nearestTable(sh, h), nearestTable(sw, w))
+	return out, nil
+}

@@ -73,7 +73,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	logger := slog.Default()
 	opts := []dinotracker.Option{dinotracker.WithWorkDir(*out), dinotracker.WithMasks(*in.masks), dinotracker.WithFlowDir(*in.flowDir),
-		dinotracker.WithLogger(logger)}
+		dinotracker.WithLogger(logger), dinotracker.WithVideoSource(*in.video)}
 	ext, err := in.extractor()
 	if err != nil {
 		return err

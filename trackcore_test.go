@@ -1,0 +1,157 @@
+package dinotracker
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"dinotracker/internal/golden"
+)
+
+// TestOcclusionGolden runs the inference engine on the occlusion cases'
+// given refined features and compares trajectories, similarities, anchors,
+// back-projections, medians, thresholds and the occlusion flags with
+// upstream's ModelInference.infer.
+func TestOcclusionGolden(t *testing.T) {
+	golden.ForEach(t, "occlusion", func(t *testing.T, c *golden.Case) {
+		feat, fs := c.F32(t, "features")
+		T, C, gh, gw := fs[0], fs[1], fs[2], fs[3]
+		H := int(c.Number(float64((gh-1)*7+14), "config", "H"))
+		W := int(c.Number(float64((gw-1)*7+14), "config", "W"))
+		g := NewHeadGeometry(W, H)
+		if g.GH != gh || g.GW != gw {
+			t.Fatalf("geometry %d×%d gives a %d×%d grid, features are %d×%d", W, H, g.GH, g.GW, gh, gw)
+		}
+		frames := make(memFrames, T)
+		for k := range frames {
+			frames[k] = feat[k*C*gh*gw : (k+1)*C*gh*gw]
+		}
+		head := &Head{Refiner: *headRefiner(t, c, "head_param/")}
+		tc, err := newTrackCore(context.Background(), g, C, T, head, frames)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qv, qs := c.F32(t, "queries_xyt_px")
+		n := qs[0]
+		queries := make([]coreQuery, n)
+		for i := range queries {
+			queries[i] = coreQuery{X: float64(qv[3*i]), Y: float64(qv[3*i+1]), T: int(math.Round(float64(qv[3*i+2])))}
+		}
+		occ := DefaultOcclusion()
+		occ.AnchorCos = c.Number(occ.AnchorCos, "config", "anchor_cos_thr")
+		occ.Cos = c.Number(occ.Cos, "config", "cos_thr")
+		res, err := tc.run(context.Background(), queries, occ, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pxTol := 2e-3
+		wantTraj, _ := c.F32(t, "trajectories_xyt")
+		var gotTraj, wantXY []float32
+		for i := 0; i < n; i++ {
+			for k := 0; k < T; k++ {
+				gotTraj = append(gotTraj, res.traj[i][k][0], res.traj[i][k][1])
+				wantXY = append(wantXY, wantTraj[(i*T+k)*3], wantTraj[(i*T+k)*3+1])
+			}
+		}
+		golden.Close(t, "trajectories", gotTraj, wantXY, pxTol)
+		wantCos, _ := c.F32(t, "cos_sims")
+		golden.Close(t, "cos_sims", flatRows(res.cos), wantCos, 1e-5)
+		wantAnchor := headBools(t, c, "anchor_mask")
+		wantOcc := headBools(t, c, "occluded")
+		wantBP, _ := c.F32(t, "anchor_backproj_px")
+		wantMed, _ := c.F32(t, "median_dist")
+		wantThr, _ := c.F32(t, "threshold")
+		var gotBP, wantBPv []float32
+		nOcc := 0
+		for i := 0; i < n; i++ {
+			for a := 0; a < T; a++ {
+				if res.anchors[i][a] != wantAnchor[i*T+a] {
+					t.Errorf("query %d frame %d: anchor %v, want %v (cos %g)", i, a, res.anchors[i][a], wantAnchor[i*T+a], res.cos[i][a])
+				}
+				if res.occluded[i][a] != wantOcc[i*T+a] {
+					t.Errorf("query %d frame %d: occluded %v, want %v", i, a, res.occluded[i][a], wantOcc[i*T+a])
+				}
+				if wantOcc[i*T+a] {
+					nOcc++
+				}
+				if res.occluded[i][a] != (res.conf[i][a] < ConfidenceThreshold) {
+					t.Errorf("query %d frame %d: confidence %g disagrees with occluded=%v", i, a, res.conf[i][a], res.occluded[i][a])
+				}
+				if !wantAnchor[i*T+a] || res.backproj[i][a] == nil {
+					continue
+				}
+				for k := 0; k < T; k++ {
+					o := ((i*T+a)*T + k) * 2
+					gotBP = append(gotBP, res.backproj[i][a][k][0], res.backproj[i][a][k][1])
+					wantBPv = append(wantBPv, wantBP[o], wantBP[o+1])
+				}
+			}
+		}
+		golden.Close(t, "anchor_backproj_px", gotBP, wantBPv, pxTol)
+		golden.Close(t, "median_dist", flatRows(res.median), wantMed, 4e-3)
+		golden.Close(t, "threshold", res.thr, wantThr, 4e-3)
+		if nOcc == 0 || nOcc == n*T {
+			t.Errorf("the case has %d occluded of %d; the test needs both kinds", nOcc, n*T)
+		}
+	})
+}
+
+func flatRows(r [][]float32) []float32 {
+	var o []float32
+	for _, v := range r {
+		o = append(o, v...)
+	}
+	return o
+}
+
+// TestHeadRowMatchesFullHead checks the windowed head against the full
+// head (refiner on the whole map, global softmax, window) on random cost
+// volumes, for gentle and extreme refiners (the latter push the window's
+// mass below 1e-8 and take the fallback).
+func TestHeadRowMatchesFullHead(t *testing.T) {
+	for _, tcase := range []struct {
+		name  string
+		scale float32
+	}{{"gentle", 1}, {"sharp", 40}, {"extreme", 400}} {
+		t.Run(tcase.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(7, uint64(tcase.scale)))
+			g := NewHeadGeometry(420, 238)
+			head := NewHead(rng)
+			for i := range head.Refiner.B2 {
+				head.Refiner.B2[i] *= tcase.scale
+			}
+			for i := range head.Refiner.W2 {
+				head.Refiner.W2[i] = head.Refiner.W2[i]*tcase.scale + 0.02
+			}
+			tc := &trackCore{g: g, c: 1, p: g.Tokens(), head: head}
+			head.Refiner.Kernels(&tc.k)
+			tc.lmax = refinerLogitBound(&head.Refiner, &tc.k)
+			w := tc.newWork()
+			ws := NewHeadWorkspace(g, 1)
+			cost := make([]float32, g.Tokens())
+			fallbacks := 0
+			for trial := 0; trial < 60; trial++ {
+				for j := range cost {
+					cost[j] = max(0, rng.Float32()*1.4-0.5)
+				}
+				// a peak near a border or corner now and then
+				peak := rng.IntN(len(cost))
+				if trial%5 == 0 {
+					peak = 0
+				}
+				cost[peak] = 1
+				x, y := tc.headRow(w, cost)
+				copy(ws.Cost, cost)
+				head.forwardCost(ws)
+				if ws.Win.Fallback {
+					fallbacks++
+				}
+				if d := math.Hypot(x-ws.Win.X, y-ws.Win.Y); d > 1e-4 {
+					t.Fatalf("trial %d: windowed head (%.6f, %.6f), full head (%.6f, %.6f), fallback %v", trial, x, y, ws.Win.X, ws.Win.Y, ws.Win.Fallback)
+				}
+			}
+			t.Logf("%d of 60 rows took the uniform fallback", fallbacks)
+		})
+	}
+}
