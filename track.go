@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"dinotracker/cuda"
 	"dinotracker/imgproc"
 	"dinotracker/safetensors"
 )
@@ -35,6 +36,9 @@ type TrackOptions struct {
 	// them written once to the work folder (or a temporary folder) and read
 	// back frame by frame. 0 means 2 GiB.
 	MemoryBytes int64
+	// CPU keeps the head on the CPU kernels in a build with -tags cuda
+	// (without the tag they are the only ones).
+	CPU bool
 }
 
 // DefaultTrackOptions returns the reference's inference settings.
@@ -129,6 +133,11 @@ func (t *Tracker) Track(ctx context.Context, queries []Query) (*Tracks, error) {
 	core, err := newTrackCore(ctx, g, s.refined.C, s.T, t.model.Head, s.refined)
 	if err != nil {
 		return nil, fmt.Errorf("dinotracker: track: %w", err)
+	}
+	if opt.CPU {
+		// CPU kernels by request.
+	} else if gpu := t.openGPU(ctx, core, s.refined); gpu != nil {
+		defer gpu.Close()
 	}
 	batch := opt.Batch
 	if batch <= 0 {
@@ -392,4 +401,49 @@ func (t *Tracker) VideoSize() (width, height, frames int) {
 		return 0, 0, 0
 	}
 	return t.sess.inW, t.sess.inH, t.sess.T
+}
+
+// openGPU puts the head on a CUDA device when the build has -tags cuda and
+// a device is there (package cuda); otherwise the CPU kernels run, and a
+// cuda build says why once per tracker. The returned session must be
+// closed after the Track call.
+func (t *Tracker) openGPU(ctx context.Context, core *trackCore, feats *Features) *cuda.Session {
+	err := cuda.Available()
+	if err != nil {
+		if !errors.Is(err, cuda.ErrNotBuilt) && !t.cudaLogged {
+			t.log.Warn("track: no CUDA device; using the CPU kernels", "reason", err)
+			t.cudaLogged = true
+		}
+		return nil
+	}
+	frames := make([][]float32, feats.T)
+	for k := range frames {
+		if ctx.Err() != nil {
+			return nil
+		}
+		f, err := feats.Frame(k, nil)
+		if err != nil {
+			t.log.Warn("track: CUDA session not opened; using the CPU kernels", "reason", err)
+			return nil
+		}
+		frames[k] = f
+	}
+	sess, err := cuda.NewSession(frames, feats.C, feats.H, feats.W, core.g.Grid())
+	if err == nil {
+		r := &core.head.Refiner
+		err = sess.SetRefiner(core.k.W0[:], r.B0, core.k.W2[:], r.B2[0])
+	}
+	if err != nil {
+		if sess != nil {
+			sess.Close()
+		}
+		t.log.Warn("track: CUDA session failed; using the CPU kernels", "reason", err)
+		return nil
+	}
+	if !t.cudaLogged {
+		t.log.Info("track: head kernels on the CUDA device")
+		t.cudaLogged = true
+	}
+	core.gpu = sess
+	return sess
 }

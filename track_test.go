@@ -6,6 +6,8 @@ import (
 	"math"
 	"path/filepath"
 	"testing"
+
+	"dinotracker/cuda"
 )
 
 // TestTrack fits a tiny translating video and checks Track: exact query
@@ -202,6 +204,44 @@ func sameTracks(t *testing.T, a, b *Tracks) {
 		for f := range a.Points[i] {
 			if a.Points[i][f] != b.Points[i][f] || a.Occluded[i][f] != b.Occluded[i][f] || a.Confidence[i][f] != b.Confidence[i][f] {
 				t.Fatalf("query %d frame %d: %v/%v/%g vs %v/%v/%g", i, f, a.Points[i][f], a.Occluded[i][f], a.Confidence[i][f], b.Points[i][f], b.Occluded[i][f], b.Confidence[i][f])
+			}
+		}
+	}
+}
+
+// TestTrackGPUMatchesCPU compares Track on the CUDA device (-tags cuda and
+// a device, or the CPU stand-in of `make cuda-emu`) with the CPU kernels.
+func TestTrackGPUMatchesCPU(t *testing.T) {
+	if err := cuda.Available(); err != nil {
+		t.Skip(err)
+	}
+	const T, W, H = 3, 84, 56
+	v := texturedVideo(t, T, W, H, 2, 1)
+	dir := t.TempDir()
+	ctx := context.Background()
+	tr, err := NewTracker(tinyConfig(4), WithWorkDir(dir), WithMasks(boxMasks(t, T, W, H)), WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := tr.Fit(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	qs := []Query{{X: 20, Y: 20}, {X: 40.5, Y: 30, T: 1}, {X: 60, Y: 12, T: 2}}
+	gpu, err := tr.Track(ctx, qs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.trackOpt = &TrackOptions{CPU: true}
+	cpu, err := tr.Track(ctx, qs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range qs {
+		for f := 0; f < T; f++ {
+			g, c := gpu.Points[i][f], cpu.Points[i][f]
+			if d := math.Hypot(float64(g[0]-c[0]), float64(g[1]-c[1])); d > 1e-2 || gpu.Occluded[i][f] != cpu.Occluded[i][f] {
+				t.Errorf("query %d frame %d: GPU %v occluded=%v, CPU %v occluded=%v", i, f, g, gpu.Occluded[i][f], c, cpu.Occluded[i][f])
 			}
 		}
 	}

@@ -58,6 +58,15 @@ type trackCore struct {
 	norms  [][]float32 // [T][P] token norms
 	wsPool chan *coreWork
 	padQ   []float32 // [minGemmRows·C]
+	// gpu, when set, evaluates the head on a CUDA device (package cuda)
+	// instead of the CPU kernels.
+	gpu    gpuHeads
+	gpuRes []softargmax.Result
+}
+
+// gpuHeads is the part of cuda.Session the engine uses.
+type gpuHeads interface {
+	Heads(out []softargmax.Result, queries []float32, n int, frame int) error
 }
 
 // coreWork is one worker's scratch.
@@ -143,8 +152,23 @@ const colBlockTokens = 512
 // writes the predictions in model pixels, quantised through the
 // image-normalised float32 output as the reference returns them. cost is
 // scratch of at least rowBlock·P values.
-func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2]float32, cost []float32) {
+func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2]float32, cost []float32) error {
 	c, p := tc.c, tc.p
+	if tc.gpu != nil {
+		if cap(tc.gpuRes) < n {
+			tc.gpuRes = make([]softargmax.Result, n)
+		}
+		res := tc.gpuRes[:n]
+		if err := tc.gpu.Heads(res, q, n, t); err != nil {
+			return fmt.Errorf("cuda: %w", err)
+		}
+		for i, r := range res {
+			xn, yn := tc.g.Normalize(r.X, r.Y)
+			px, py := tc.g.Unnormalize(xn, yn)
+			out[i] = [2]float32{float32(px), float32(py)}
+		}
+		return nil
+	}
 	norm := tc.norms[t]
 	for r0 := 0; r0 < n; r0 += rowBlock {
 		nb := min(rowBlock, n-r0)
@@ -182,6 +206,7 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 			}
 		})
 	}
+	return nil
 }
 
 // cosineScale turns dot products into ReLU'd cosines exactly as corr's
@@ -452,7 +477,9 @@ func (tc *trackCore) run(ctx context.Context, qs []coreQuery, occ OcclusionSetti
 		if err != nil {
 			return nil, err
 		}
-		tc.predict(t, f, qf, n, pred, cost)
+		if err := tc.predict(t, f, qf, n, pred, cost); err != nil {
+			return nil, err
+		}
 		for i := range qs {
 			res.traj[i][t] = pred[i]
 			tc.sample(sf[(i*T+t)*c:(i*T+t+1)*c], f, float64(pred[i][0]), float64(pred[i][1]))
@@ -525,7 +552,9 @@ func (tc *trackCore) run(ctx context.Context, qs []coreQuery, occ OcclusionSetti
 				i, t := rows[(r0+k)/T], (r0+k)%T
 				copy(qb[k*c:(k+1)*c], sf[(i*T+t)*c:(i*T+t+1)*c])
 			}
-			tc.predict(a, f, qb, nb, gp, cost)
+			if err := tc.predict(a, f, qb, nb, gp, cost); err != nil {
+				return nil, err
+			}
 			for k := 0; k < nb; k++ {
 				i, t := rows[(r0+k)/T], (r0+k)%T
 				ta := res.traj[i][a]

@@ -37,6 +37,8 @@ type Tracker struct {
 	sess     *trackSession
 	trackOpt *TrackOptions
 	videoSrc string
+
+	cudaLogged bool
 }
 
 // Option configures a Tracker (see NewTracker).

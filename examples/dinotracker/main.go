@@ -5,6 +5,8 @@
 //	dinotracker flow -a F1 -b F2 -out F.flo [-preset fast|default|accurate] [-gt GT.flo]
 //	dinotracker preprocess -video DIR [-masks DIR] [-flow DIR] [-weights FILE|builtin] [-size HxW] -out DIR
 //	dinotracker fit -video DIR [-masks DIR] [-weights FILE|builtin] [-config paper|fast] [-iters N] -out MODEL_DIR
+//	dinotracker track -model MODEL_DIR (-queries Q.json | -grid STEP [-mask FILE] [-frame T]) -out tracks.json|.csv|.npy
+//	dinotracker render -video DIR|FILE -tracks tracks.json -out out.gif|out.mp4|DIR [-trail 10] [-fps 10] [-max-points N]
 //
 // Run "dinotracker help" for the list of commands and "dinotracker CMD -h"
 // for a command's flags. Ctrl-C cancels cleanly; progress goes to stderr.
@@ -33,6 +35,8 @@ var commands = map[string]command{
 	"flow":       {"optical flow between two frames, as a .flo file (and its error against ground truth)", runFlow},
 	"preprocess": {"flows, trajectories, masks and best-buddies of a video, into a folder", runPreprocess},
 	"fit":        {"train DINO-Tracker on a video (resumable; Ctrl-C saves a checkpoint)", runFit},
+	"track":      {"track query points or a grid with a fitted model (positions, occlusion, confidence)", runTrack},
+	"render":     {"draw tracks over a video as an animated GIF, an MP4 or PNG frames", runRender},
 }
 
 func main() {
