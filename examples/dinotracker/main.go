@@ -1,6 +1,7 @@
 // Command dinotracker is the example command-line front end of the
 // dinotracker library: one binary with subcommands.
 //
+//	dinotracker demo [-out out] [-iters 60]
 //	dinotracker features -weights FILE (-video DIR|FILE | -image FILE) [-model auto] [-size HxW] [-stride 7] [-layer 15] -out OUT.safetensors
 //	dinotracker flow -a F1 -b F2 -out F.flo [-preset fast|default|accurate] [-gt GT.flo]
 //	dinotracker preprocess -video DIR [-masks DIR] [-flow DIR] [-weights FILE|builtin] [-size HxW] -out DIR
@@ -34,6 +35,7 @@ var commands = map[string]command{
 	"features":   {"DINOv2 features of a video or an image, as a safetensors file", runFeatures},
 	"flow":       {"optical flow between two frames, as a .flo file (and its error against ground truth)", runFlow},
 	"preprocess": {"flows, trajectories, masks and best-buddies of a video, into a folder", runPreprocess},
+	"demo":       {"fit the bundled clip, track its foreground and write out/tracks.json and out/tracks.gif (no arguments needed)", runDemo},
 	"fit":        {"train DINO-Tracker on a video (resumable; Ctrl-C saves a checkpoint)", runFit},
 	"track":      {"track query points or a grid with a fitted model (positions, occlusion, confidence)", runTrack},
 	"render":     {"draw tracks over a video as an animated GIF, an MP4 or PNG frames", runRender},
