@@ -53,7 +53,6 @@ type trackCore struct {
 	t      int
 	head   *Head
 	k      RefinerKernels
-	lmax   float64 // upper bound on every refiner logit (cost in [0, 1])
 	feats  frameSource
 	norms  [][]float32 // [T][P] token norms
 	wsPool chan *coreWork
@@ -87,7 +86,6 @@ func (tc *trackCore) winR() int { return int(math.Floor(tc.g.Radius / tc.g.Strid
 func newTrackCore(ctx context.Context, g HeadGeometry, c, T int, head *Head, feats frameSource) (*trackCore, error) {
 	tc := &trackCore{g: g, c: c, p: g.Tokens(), t: T, head: head, feats: feats, padQ: make([]float32, minGemmRows*c)}
 	head.Refiner.Kernels(&tc.k)
-	tc.lmax = refinerLogitBound(&head.Refiner, &tc.k)
 	tc.norms = make([][]float32, T)
 	var buf []float32
 	for t := 0; t < T; t++ {
@@ -114,31 +112,12 @@ func newTrackCore(ctx context.Context, g HeadGeometry, c, T int, head *Head, fea
 }
 
 func (tc *trackCore) newWork() *coreWork {
-	s := 2*tc.winR() + 3
+	s := 2*tc.winR() + 7
 	return &coreWork{ws: NewHeadWorkspace(tc.g, tc.c), hidden: make([]float32, RefinerHidden*s*s), logit: make([]float32, s*s)}
 }
 
-// refinerLogitBound returns an upper bound on any refiner output for inputs
-// in [0, 1] (the ReLU'd cosine), with zero padding: a hidden unit is at most
-// ReLU(b + Σ max(w, 0)) and the output at most b2 + Σ max(w2, 0)·that.
-// Cosines may exceed 1 by rounding, hence the margins.
-func refinerLogitBound(r *Refiner, k *RefinerKernels) float64 {
-	out := float64(r.B2[0])
-	for o := 0; o < RefinerHidden; o++ {
-		h := float64(r.B0[o])
-		for _, w := range k.W0[o*refinerKK : (o+1)*refinerKK] {
-			h += max(float64(w), 0) * 1.001
-		}
-		h = max(h, 0)
-		for _, w := range k.W2[o*refinerKK : (o+1)*refinerKK] {
-			out += max(float64(w), 0) * h
-		}
-	}
-	return out + 1e-3*(1+math.Abs(out))
-}
-
 // rowBlock is how many rows share one cost-volume buffer.
-const rowBlock = 128
+const rowBlock = 512
 
 // minGemmRows is the fewest rows gemm computes with its packed kernel.
 const minGemmRows = 3
@@ -233,17 +212,27 @@ func cosineScale(row, q, norm []float32) {
 
 // headRow runs the head on one ReLU'd cost volume and returns the windowed
 // soft-argmax in pixels.
+//
+// The refiner's logits are computed exactly on the window's bounding box
+// grown by two tokens (region L); tokens farther out see only cost values
+// outside the box, so their logits are bounded by the refiner's response to
+// a map whose every value is the largest cost outside the box. That bounds
+// the softmax mass outside the window from above; when the window's share
+// could fall below 1e-6 (the reference's uniform fallback is at 1e-8), the
+// full head decides.
 func (tc *trackCore) headRow(w *coreWork, cost []float32) (x, y float64) {
 	g := tc.g
 	gh, gw := g.GH, g.GW
 	am := softargmax.Argmax(cost)
 	r0, c0 := am/gw, am%gw
 	R := tc.winR()
-	// Window box, hidden region (box ± 1) and their sizes.
+	// Window box B, logit region L = B ± 2 and hidden region L ± 1.
 	br0, br1 := max(r0-R, 0), min(r0+R+1, gh)
 	bc0, bc1 := max(c0-R, 0), min(c0+R+1, gw)
-	hr0, hr1 := max(br0-1, 0), min(br1+1, gh)
-	hc0, hc1 := max(bc0-1, 0), min(bc1+1, gw)
+	lr0, lr1 := max(br0-2, 0), min(br1+2, gh)
+	lc0, lc1 := max(bc0-2, 0), min(bc1+2, gw)
+	hr0, hr1 := max(lr0-1, 0), min(lr1+1, gh)
+	hc0, hc1 := max(lc0-1, 0), min(lc1+1, gw)
 	hh, hw := hr1-hr0, hc1-hc0
 	hs := hh * hw
 	k := &tc.k
@@ -271,14 +260,13 @@ func (tc *trackCore) headRow(w *coreWork, cost []float32) (x, y float64) {
 			}
 		}
 	}
-	// Logits on the window box; the hidden map is zero outside the image,
-	// and the box ± 1 lies within the hidden region wherever it is inside
-	// the image.
+	// Logits on L; the hidden map is zero outside the image, and L ± 1 lies
+	// within the hidden region wherever it is inside the image.
 	mw := math.Inf(-1)
 	nan := false
-	bw := bc1 - bc0
-	for i := br0; i < br1; i++ {
-		for j := bc0; j < bc1; j++ {
+	lw := lc1 - lc0
+	for i := lr0; i < lr1; i++ {
+		for j := lc0; j < lc1; j++ {
 			v := r.B2[0]
 			for o := 0; o < RefinerHidden; o++ {
 				kw := k.W2[o*refinerKK : (o+1)*refinerKK]
@@ -291,7 +279,7 @@ func (tc *trackCore) headRow(w *coreWork, cost []float32) (x, y float64) {
 					v = row3AtWin(v, hid[(sr-hr0)*hw:(sr-hr0+1)*hw], hc0, gw, j, kw[u*3], kw[u*3+1], kw[u*3+2])
 				}
 			}
-			w.logit[(i-br0)*bw+(j-bc0)] = v
+			w.logit[(i-lr0)*lw+(j-lc0)] = v
 			if v != v {
 				nan = true
 			}
@@ -300,24 +288,39 @@ func (tc *trackCore) headRow(w *coreWork, cost []float32) (x, y float64) {
 			}
 		}
 	}
-	var s, sx, sy float64
-	nIn := 0
-	for i := br0; i < br1; i++ {
+	var s, sx, sy, ring float64
+	nL := 0
+	for i := lr0; i < lr1; i++ {
 		yc := g.Offset + g.Stride*float64(i)
-		for j := bc0; j < bc1; j++ {
+		for j := lc0; j < lc1; j++ {
+			e := math.Exp(float64(w.logit[(i-lr0)*lw+(j-lc0)]) - mw)
+			nL++
 			if !inWin(g, i, j, r0, c0) {
+				ring += e
 				continue
 			}
 			xc := g.Offset + g.Stride*float64(j)
-			e := math.Exp(float64(w.logit[(i-br0)*bw+(j-bc0)]) - mw)
 			s += e
 			sx += e * xc
 			sy += e * yc
-			nIn++
 		}
 	}
-	// Lower bound on the window's share of the full softmax.
-	massLB := s / (s + float64(tc.p-nIn)*math.Exp(tc.lmax-mw))
+	// The largest cost outside the box bounds every input of the logits
+	// outside L.
+	var cOut float32
+	for i := 0; i < gh; i++ {
+		row := cost[i*gw : (i+1)*gw]
+		if i >= br0 && i < br1 {
+			cOut = max(cOut, maxF32(row[:bc0]), maxF32(row[bc1:]))
+			continue
+		}
+		cOut = max(cOut, maxF32(row))
+	}
+	outside := 0.0
+	if n := tc.p - nL; n > 0 {
+		outside = float64(n) * math.Exp(tc.logitBound(float64(cOut))-mw)
+	}
+	massLB := s / (s + ring + outside)
 	if nan || !(massLB >= 1e-6) {
 		ws := w.ws
 		copy(ws.Cost, cost)
@@ -325,6 +328,35 @@ func (tc *trackCore) headRow(w *coreWork, cost []float32) (x, y float64) {
 		return ws.Win.X, ws.Win.Y
 	}
 	return sx / s, sy / s
+}
+
+// logitBound is an upper bound on the refiner's output at a token whose
+// 5×5 input neighbourhood holds values in [0, c] (zero padding included).
+func (tc *trackCore) logitBound(c float64) float64 {
+	c = c*1.0001 + 1e-6
+	r := &tc.head.Refiner
+	out := float64(r.B2[0])
+	for o := 0; o < RefinerHidden; o++ {
+		h := float64(r.B0[o])
+		for _, w := range tc.k.W0[o*refinerKK : (o+1)*refinerKK] {
+			h += max(float64(w), 0) * c
+		}
+		h = max(h, 0)
+		for _, w := range tc.k.W2[o*refinerKK : (o+1)*refinerKK] {
+			out += max(float64(w), 0) * h
+		}
+	}
+	return out + 1e-3*(1+math.Abs(out))
+}
+
+func maxF32(v []float32) float32 {
+	var m float32
+	for _, x := range v {
+		if x > m {
+			m = x
+		}
+	}
+	return m
 }
 
 // inWin is softargmax's window test: squared pixel distance ≤ Radius².

@@ -126,7 +126,6 @@ func TestHeadRowMatchesFullHead(t *testing.T) {
 			}
 			tc := &trackCore{g: g, c: 1, p: g.Tokens(), head: head}
 			head.Refiner.Kernels(&tc.k)
-			tc.lmax = refinerLogitBound(&head.Refiner, &tc.k)
 			w := tc.newWork()
 			ws := NewHeadWorkspace(g, 1)
 			cost := make([]float32, g.Tokens())
@@ -152,6 +151,82 @@ func TestHeadRowMatchesFullHead(t *testing.T) {
 				}
 			}
 			t.Logf("%d of 60 rows took the uniform fallback", fallbacks)
+		})
+	}
+}
+
+// BenchmarkTrackPaperSize times the engine at the paper's feature size
+// (67×121 tokens, 1024 channels) on T frames that all resemble each other
+// (so every frame is an anchor: the occlusion step's worst case). It
+// reports ms per query per frame for tracking alone and seconds per query
+// for the whole run with the occlusion step.
+func BenchmarkTrackPaperSize(b *testing.B) {
+	const T, C, N = 8, 1024, 256
+	g := NewHeadGeometry(854, 476)
+	p := g.Tokens()
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := make([]float32, C*p)
+	for i := range base {
+		base[i] = float32(rng.NormFloat64())
+	}
+	frames := make(memFrames, T)
+	for k := range frames {
+		f := make([]float32, C*p)
+		for i := range f {
+			f[i] = base[i] + 0.3*float32(rng.NormFloat64())
+		}
+		frames[k] = f
+	}
+	// A well-conditioned refiner (positive kernels; PyTorch's default init
+	// gives kernel sums near 0, which the normalisation turns into huge
+	// gains, so most maps would take the reference's uniform fallback).
+	head := NewHead(rng)
+	for _, w := range [][]float32{head.Refiner.W0, head.Refiner.W2} {
+		for i := range w {
+			w[i] = 0.5 + 0.5*rng.Float32()
+		}
+	}
+	for i := range head.Refiner.B0 {
+		head.Refiner.B0[i] = 0.1 * float32(rng.NormFloat64())
+	}
+	tc, err := newTrackCore(context.Background(), g, C, T, head, frames)
+	if err != nil {
+		b.Fatal(err)
+	}
+	qs := make([]coreQuery, N)
+	for i := range qs {
+		qs[i] = coreQuery{X: 7 + rng.Float64()*840, Y: 7 + rng.Float64()*462, T: i % T}
+	}
+	for _, skip := range []bool{true, false} {
+		name := "occlusion"
+		if skip {
+			name = "track"
+		}
+		b.Run(name, func(b *testing.B) {
+			occ := DefaultOcclusion()
+			occ.Skip = skip
+			anchors := 0
+			for b.Loop() {
+				res, err := tc.run(context.Background(), qs, occ, false, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				anchors = 0
+				for i := range res.anchors {
+					for _, a := range res.anchors[i] {
+						if a {
+							anchors++
+						}
+					}
+				}
+			}
+			per := b.Elapsed().Seconds() / float64(b.N)
+			if skip {
+				b.ReportMetric(1000*per/float64(N*T), "ms/query/frame")
+			} else {
+				b.ReportMetric(per/float64(N), "s/query")
+				b.ReportMetric(float64(anchors)/float64(N), "anchors/query")
+			}
 		})
 	}
 }
