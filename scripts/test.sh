@@ -33,3 +33,15 @@ if has_openblas; then
   # The OpenBLAS build must give the same results: rerun the numeric packages with it.
   CGO_LDFLAGS=-lopenblas go test -count=1 -tags openblas ./gemm ./vit
 fi
+# The cuda build needs no CUDA SDK (the driver is loaded at run time): it must
+# build and vet everywhere. With a C++ compiler, its tests also run against
+# a CPU stand-in for libcuda.so.1 (cuda/testdata/emu), GPU-vs-CPU included.
+go vet -tags cuda ./cuda/ .
+go build -tags cuda ./...
+if command -v c++ >/dev/null 2>&1; then
+  emu=$(mktemp -d)
+  c++ -std=c++17 -O2 -fPIC -shared -o "$emu/libcuda.so.1" cuda/testdata/emu/emu.cc
+  DINOTRACKER_LIBCUDA="$emu/libcuda.so.1" go test -count=1 -short -tags cuda ./cuda/
+  DINOTRACKER_LIBCUDA="$emu/libcuda.so.1" go test -count=1 -tags cuda -run 'GPUMatchesCPU' .
+  rm -rf "$emu"
+fi
