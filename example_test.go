@@ -107,3 +107,40 @@ func ExampleLoadVideo() {
 	// 00001.png
 	// 00002.png
 }
+
+// ExampleTracker_Track fits a tiny video (a few iterations of FastConfig on
+// three synthetic frames, built-in features) and tracks one point from its
+// middle frame forward and backward.
+func ExampleTracker_Track() {
+	ctx := context.Background()
+	var frames []image.Image
+	for k := 0; k < 3; k++ {
+		frames = append(frames, exampleFrame(112, 70, 2*k))
+	}
+	video, err := dinotracker.NewVideo(frames)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	cfg := dinotracker.FastConfig().Scaled(4)
+	cfg.Scale = 1
+	tr, err := dinotracker.NewTracker(cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer tr.Close()
+	if err := tr.Fit(ctx, video); err != nil {
+		fmt.Println(err)
+		return
+	}
+	tracks, err := tr.Track(ctx, []dinotracker.Query{{X: 40, Y: 30, T: 1}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p := tracks.Points[0][1]
+	fmt.Printf("%d point, %d frames; at its own frame (%g, %g), occluded %v, confidence %g\n",
+		tracks.Len(), tracks.Frames, p[0], p[1], tracks.Occluded[0][1], tracks.Confidence[0][1])
+	// Output: 1 point, 3 frames; at its own frame (40, 30), occluded false, confidence 1
+}
