@@ -23,7 +23,17 @@
 //     refiner.go) samples query features, builds cosine cost volumes
 //     (package corr), refines them and takes a windowed soft-argmax
 //     (package softargmax).
-//  5. Metrics: TAP-Vid (AJ, δ_avg, OA, per threshold, query modes first and
+//  5. Track: the refined features of every frame are computed once (in
+//     memory, or streamed to the work folder and read lazily when large);
+//     each query's feature is matched against every frame (one GEMM per
+//     frame for a whole batch of queries, then the head on the window
+//     only, with an exact fallback to the full head), forward and backward
+//     in time. Occlusion follows the reference: similarity along the track,
+//     anchor frames, back-projections into the anchors, lower medians and
+//     the max-over-anchors threshold (trackcore.go); a confidence score
+//     agrees with the flag at its threshold. Results are Tracks, written as
+//     JSON, CSV or .npy (tracks_io.go) and drawn by package render.
+//  6. Metrics: TAP-Vid (AJ, δ_avg, OA, per threshold, query modes first and
 //     strided) and BADJA (δ_seg, δ_3px), as the reference scores them.
 //
 // # Coordinates
@@ -46,8 +56,10 @@
 //   - openblas: matrix products go to OpenBLAS through gonum.org/v1/netlib
 //     (apt-get install libopenblas-dev; CGO_LDFLAGS=-lopenblas). Results
 //     agree with the pure-Go build within float32 rounding.
-//   - cuda: correlation and soft-argmax kernels on an NVIDIA GPU (later
-//     issue); without a GPU it falls back to the Go kernels.
+//   - cuda: Track's head (cost volume, argmax, refiner, softmax, windowed
+//     soft-argmax) on an NVIDIA GPU through package cuda, which loads
+//     libcuda.so.1 at run time and needs no CUDA SDK to build; without a
+//     device Track logs one line and uses the Go kernels.
 //
 // # Errors and cancellation
 //
