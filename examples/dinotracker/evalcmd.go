@@ -43,6 +43,7 @@ type evalVideo struct {
 
 // evalRow is one video's result.
 type evalRow struct {
+	sweep      []dinotracker.TAPVidMetrics // per -sweep threshold
 	idx        int
 	name       string
 	frames     int
@@ -62,7 +63,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	videoRoot := fs.String("video-root", "", "for a pickle without frames: the frames are <root>/<idx>/video/*.jpg (default: the folder videos/ beside the pickle)")
 	out := fs.String("out", "", "CSV of per-video metrics and their mean, rewritten atomically after every video")
 	videos := fs.String("videos", "", "comma-separated video indices to evaluate, e.g. 2,9,29 (default: all)")
-	method := fs.String("method", "dino", "dino (fit DINO-Tracker per video, then track) or flow (chained optical flow, no training)")
+	method := fs.String("method", "dino", "dino (fit DINO-Tracker per video, then track), flow (chained optical flow, no training) or saved (score the tracks an earlier run saved with -tracks DIR)")
+	sweep := fs.String("sweep", "", "also score occlusion as confidence < θ for these thresholds, e.g. 0.1,0.3,0.5,0.7,0.9, and print the mean AJ, δavg and OA for each")
 	config := fs.String("config", "fast", "-method dino: training configuration, paper or fast")
 	weights := fs.String("weights", "builtin", "-method dino: DINOv2 weights (.pth, .safetensors, .onnx) or \"builtin\"")
 	heads := fs.Int("heads", 0, "-method dino: attention heads for weights of a non-standard size")
@@ -86,8 +88,15 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errUsage
 	}
 	m := strings.ToLower(*method)
-	if m != "dino" && m != "flow" {
-		return usage("-method %q: want dino or flow", *method)
+	if m != "dino" && m != "flow" && m != "saved" {
+		return usage("-method %q: want dino, flow or saved", *method)
+	}
+	if m == "saved" && *tracksDir == "" {
+		return usage("-method saved reads DIR/<idx>/tracks.json: give -tracks DIR")
+	}
+	thetas, err := parseSweep(*sweep)
+	if err != nil {
+		return usage("-sweep: %v", err)
 	}
 	if *nFrames < 0 || *nFrames == 1 {
 		return usage("-frames %d: want 0 (all) or at least %d", *nFrames, dinotracker.MinFrames)
@@ -156,7 +165,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			bar = newProgressBar(stderr)
 		}
 		row, err := evalOne(ctx, ev, evalSettings{method: m, frames: *nFrames, cfg: cfg, ext: ext, work: *work,
-			flow: fopt, flowW: fw, flowH: fh, tracksDir: *tracksDir, bar: bar, stderr: stderr, quiet: *quiet})
+			flow: fopt, flowW: fw, flowH: fh, tracksDir: *tracksDir, bar: bar, stderr: stderr, quiet: *quiet, sweep: thetas})
 		if err != nil {
 			return fmt.Errorf("video %d (%s): %w", ev.gt.VideoIdx, ev.gt.DavisName, err)
 		}
@@ -173,7 +182,35 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if m == "dino" && ext == nil {
 		fmt.Fprintln(stdout, "note: fitted on the built-in descriptors, not DINOv2 (pass -weights for DINOv2 features)")
 	}
+	if len(thetas) > 0 {
+		fmt.Fprintln(stdout, "occlusion from the confidence: occluded when confidence < θ (mean over videos)")
+		fmt.Fprintln(stdout, "θ        AJ    δavg      OA")
+		for k, th := range thetas {
+			ms := make([]dinotracker.TAPVidMetrics, len(rows))
+			for i, r := range rows {
+				ms[i] = r.sweep[k]
+			}
+			mm := dinotracker.NanMeanTAPVidMetrics(ms)
+			fmt.Fprintf(stdout, "%-5.2f %7.4f %7.4f %7.4f\n", th, mm.AverageJaccard, mm.AveragePtsWithin, mm.OcclusionAccuracy)
+		}
+	}
 	return nil
+}
+
+// parseSweep reads a comma-separated list of thresholds in [0, 1].
+func parseSweep(s string) ([]float64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v < 0 || v > 1 {
+			return nil, fmt.Errorf("%q: want thresholds in [0, 1]", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // parseFlowSize parses "HxW" (any positive size).
@@ -334,6 +371,7 @@ type evalSettings struct {
 	flow         flow.Options
 	flowW, flowH int
 	tracksDir    string
+	sweep        []float64
 	bar          *progressBar
 	stderr       io.Writer
 	quiet        bool
@@ -388,6 +426,11 @@ func evalOne(ctx context.Context, ev evalVideo, s evalSettings) (evalRow, error)
 		row.track = time.Since(start).Seconds()
 	case "dino":
 		tr, row.fit, row.track, err = trackDino(ctx, v, queries, ev, s)
+	case "saved":
+		tr, err = dinotracker.ReadTracksFile(filepath.Join(s.tracksDir, strconv.Itoa(gt.VideoIdx), "tracks.json"))
+		if err == nil && (tr.Width != v.Width || tr.Height != v.Height) {
+			err = fmt.Errorf("saved tracks are for %dx%d frames, the video is %dx%d", tr.Width, tr.Height, v.Width, v.Height)
+		}
 	}
 	if err != nil {
 		return evalRow{}, err
@@ -412,7 +455,21 @@ func evalOne(ctx context.Context, ev evalVideo, s evalSettings) (evalRow, error)
 		}
 		row.badja = &b
 	}
-	if s.tracksDir != "" {
+	for _, th := range s.sweep {
+		occ := make([][]bool, tr.Len())
+		for i, c := range tr.Confidence {
+			occ[i] = make([]bool, T)
+			for t, v := range c {
+				occ[i][t] = float64(v) < th
+			}
+		}
+		m, err := gt.Evaluate(pred, occ, float64(v.Width), float64(v.Height))
+		if err != nil {
+			return evalRow{}, err
+		}
+		row.sweep = append(row.sweep, m)
+	}
+	if s.tracksDir != "" && s.method != "saved" {
 		dir := filepath.Join(s.tracksDir, strconv.Itoa(gt.VideoIdx))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return evalRow{}, err

@@ -181,6 +181,34 @@ func TestEvalFlow(t *testing.T) {
 		t.Fatalf("tracks: %v", err)
 	}
 
+	// The saved tracks score the same; the sweep at 0.5 reproduces the
+	// hard flags (confidence < 0.5 ⇔ occluded).
+	code, stdout2, stderr := cli(t, "eval", "-method", "saved", "-tracks", tracks, "-dataset", root, "-out", filepath.Join(dir, "saved.csv"),
+		"-sweep", "0.2,0.5", "-q")
+	if code != 0 {
+		t.Fatalf("saved: exit %d: %s %s", code, stdout2, stderr)
+	}
+	meanLine := func(out string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "mean ") && !strings.HasPrefix(l, "mean over") {
+				return strings.Fields(l)[1] + " " + strings.Fields(l)[2] + " " + strings.Fields(l)[3]
+			}
+		}
+		return ""
+	}
+	m1, m2 := meanLine(stdout), meanLine(stdout2)
+	if m1 == "" || m1 != m2 || !strings.Contains(stdout2, "\n0.50 ") {
+		t.Errorf("saved tracks score %q, fresh %q:\n%s", m2, m1, stdout2)
+	}
+	for _, l := range strings.Split(stdout2, "\n") {
+		if f := strings.Fields(l); len(f) == 4 && f[0] == "0.50" && f[1]+" "+f[2]+" "+f[3] != m1 {
+			t.Errorf("sweep at 0.5 gives %v, the flags %s", f[1:], m1)
+		}
+	}
+	if code, _, _ := cli(t, "eval", "-method", "saved", "-dataset", root, "-out", out); code != 2 {
+		t.Errorf("-method saved without -tracks: exit %d", code)
+	}
+
 	// -frames 2 drops the queries at frame 2; -videos picks one video.
 	out2 := filepath.Join(dir, "f2.csv")
 	code, stdout, stderr = cli(t, "eval", "-method", "flow", "-dataset", root, "-out", out2, "-videos", "11", "-frames", "2", "-q")
