@@ -305,21 +305,7 @@ func (tc *trackCore) headRow(w *coreWork, cost []float32) (x, y float64) {
 			sy += e * yc
 		}
 	}
-	// The largest cost outside the box bounds every input of the logits
-	// outside L.
-	var cOut float32
-	for i := 0; i < gh; i++ {
-		row := cost[i*gw : (i+1)*gw]
-		if i >= br0 && i < br1 {
-			cOut = max(cOut, maxF32(row[:bc0]), maxF32(row[bc1:]))
-			continue
-		}
-		cOut = max(cOut, maxF32(row))
-	}
-	outside := 0.0
-	if n := tc.p - nL; n > 0 {
-		outside = float64(n) * math.Exp(tc.logitBound(float64(cOut))-mw)
-	}
+	outside := tc.outsideMass(cost, lr0, lr1, lc0, lc1, mw)
 	massLB := s / (s + ring + outside)
 	if nan || !(massLB >= 1e-6) {
 		ws := w.ws
@@ -330,33 +316,74 @@ func (tc *trackCore) headRow(w *coreWork, cost []float32) (x, y float64) {
 	return sx / s, sy / s
 }
 
-// logitBound is an upper bound on the refiner's output at a token whose
-// 5×5 input neighbourhood holds values in [0, c] (zero padding included).
-func (tc *trackCore) logitBound(c float64) float64 {
-	c = c*1.0001 + 1e-6
-	r := &tc.head.Refiner
-	out := float64(r.B2[0])
-	for o := 0; o < RefinerHidden; o++ {
-		h := float64(r.B0[o])
-		for _, w := range tc.k.W0[o*refinerKK : (o+1)*refinerKK] {
-			h += max(float64(w), 0) * c
-		}
-		h = max(h, 0)
-		for _, w := range tc.k.W2[o*refinerKK : (o+1)*refinerKK] {
-			out += max(float64(w), 0) * h
-		}
-	}
-	return out + 1e-3*(1+math.Abs(out))
-}
+// boundTile is the side of the token tiles of outsideMass.
+const boundTile = 4
 
-func maxF32(v []float32) float32 {
-	var m float32
-	for _, x := range v {
-		if x > m {
-			m = x
+// outsideMass returns an upper bound on Σ exp(logit − mw) over the tokens
+// outside the region [lr0, lr1)×[lc0, lc1). It bounds each tile's logits by
+// interval arithmetic through the refiner: the cost values in the tile's
+// receptive field (±2 tokens, zero padding included) give each hidden
+// unit's range, those give the logit's upper end.
+func (tc *trackCore) outsideMass(cost []float32, lr0, lr1, lc0, lc1 int, mw float64) float64 {
+	g := tc.g
+	gh, gw := g.GH, g.GW
+	r := &tc.head.Refiner
+	k := &tc.k
+	total := 0.0
+	for tr0 := 0; tr0 < gh; tr0 += boundTile {
+		tr1 := min(tr0+boundTile, gh)
+		or := max(0, min(tr1, lr1)-max(tr0, lr0))
+		for tc0 := 0; tc0 < gw; tc0 += boundTile {
+			tc1 := min(tc0+boundTile, gw)
+			n := (tr1-tr0)*(tc1-tc0) - or*max(0, min(tc1, lc1)-max(tc0, lc0))
+			if n == 0 {
+				continue
+			}
+			lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+			for rr := max(tr0-2, 0); rr < min(tr1+2, gh); rr++ {
+				row := cost[rr*gw+max(tc0-2, 0) : rr*gw+min(tc1+2, gw)]
+				for _, v := range row {
+					lo = min(lo, v)
+					hi = max(hi, v)
+				}
+			}
+			if tr0-2 < 0 || tc0-2 < 0 || tr1+2 > gh || tc1+2 > gw {
+				lo, hi = min(lo, 0), max(hi, 0)
+			}
+			if lo != lo || hi != hi {
+				return math.Inf(1)
+			}
+			l := float64(r.B2[0])
+			lo64, hi64 := float64(lo), float64(hi)
+			for o := 0; o < RefinerHidden; o++ {
+				hlo, hhi := float64(r.B0[o]), float64(r.B0[o])
+				for _, w := range k.W0[o*refinerKK : (o+1)*refinerKK] {
+					if w > 0 {
+						hlo += float64(w) * lo64
+						hhi += float64(w) * hi64
+					} else {
+						hlo += float64(w) * hi64
+						hhi += float64(w) * lo64
+					}
+				}
+				hlo, hhi = max(hlo, 0), max(hhi, 0)
+				if tr0-1 < 0 || tc0-1 < 0 || tr1+1 > gh || tc1+1 > gw {
+					hlo = 0 // zero-padded hidden taps
+				}
+				for _, w := range k.W2[o*refinerKK : (o+1)*refinerKK] {
+					if w > 0 {
+						l += float64(w) * hhi
+					} else {
+						l += float64(w) * hlo
+					}
+				}
+			}
+			// Margin for float32 rounding in the real computation.
+			l += 1e-3 * (1 + math.Abs(l))
+			total += float64(n) * math.Exp(l-mw)
 		}
 	}
-	return m
+	return total
 }
 
 // inWin is softargmax's window test: squared pixel distance ≤ Radius².

@@ -161,7 +161,7 @@ func TestHeadRowMatchesFullHead(t *testing.T) {
 // reports ms per query per frame for tracking alone and seconds per query
 // for the whole run with the occlusion step.
 func BenchmarkTrackPaperSize(b *testing.B) {
-	const T, C, N = 8, 1024, 256
+	const T, C, N = 8, 1024, 64
 	g := NewHeadGeometry(854, 476)
 	p := g.Tokens()
 	rng := rand.New(rand.NewPCG(1, 2))
