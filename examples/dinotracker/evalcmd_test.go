@@ -158,7 +158,11 @@ func TestEvalFlow(t *testing.T) {
 	}
 	for _, name := range recs[0][2:] {
 		a, b, mean := col(recs[1], name), col(recs[2], name), col(recs[3], name)
-		if math.Abs((a+b)/2-mean) > 2e-6 {
+		tol := 2e-6
+		if strings.HasSuffix(name, "_seconds") {
+			tol = 1.01e-3 // written with 3 decimals: the mean of rounded values may differ by one unit
+		}
+		if math.Abs((a+b)/2-mean) > tol {
 			t.Errorf("%s: mean %v of %v and %v", name, mean, a, b)
 		}
 	}
