@@ -9,6 +9,7 @@
 //	dinotracker eval -dataset DIR|FILE.pkl -out results.csv [-videos 2,9,29] [-method dino|flow] [-config fast|paper] [-weights FILE|builtin] [-frames N] [-iters N] [-work DIR] [-tracks DIR]
 //	dinotracker track -model MODEL_DIR (-queries Q.json | -grid STEP [-mask FILE] [-frame T]) -out tracks.json|.csv|.npy
 //	dinotracker render -video DIR|FILE -tracks tracks.json -out out.gif|out.mp4|DIR [-trail 10] [-fps 10] [-max-points N]
+//	dinotracker bench [-only vit-s,vit-l,delta-train,delta-eval,iter,head,occlusion,...] [-frames 8] [-repeat 1] [-json out.json]
 //
 // Run "dinotracker help" for the list of commands and "dinotracker CMD -h"
 // for a command's flags. Ctrl-C cancels cleanly; progress goes to stderr.
@@ -37,10 +38,11 @@ var commands = map[string]command{
 	"flow":       {"optical flow between two frames, as a .flo file (and its error against ground truth)", runFlow},
 	"preprocess": {"flows, trajectories, masks and best-buddies of a video, into a folder", runPreprocess},
 	"demo":       {"fit the bundled clip, track its foreground and write out/tracks.json and out/tracks.gif (no arguments needed)", runDemo},
-	"eval":       {"score DINO-Tracker or chained flow on TAP-Vid (AJ, δavg, OA per video and mean, as CSV)", runEval},
 	"fit":        {"train DINO-Tracker on a video (resumable; Ctrl-C saves a checkpoint)", runFit},
+	"eval":       {"score DINO-Tracker or chained flow on TAP-Vid (AJ, δavg, OA per video and mean, as CSV)", runEval},
 	"track":      {"track query points or a grid with a fitted model (positions, occlusion, confidence)", runTrack},
 	"render":     {"draw tracks over a video as an animated GIF, an MP4 or PNG frames", runRender},
+	"bench":      {"time the workloads at their real sizes (seconds, GFLOP/s, peak RSS), one child process each", runBench},
 }
 
 func main() {
