@@ -142,7 +142,7 @@ var benchWorkloads = []benchWorkload{
 	{name: "iter-late", run: benchIter(true)},
 	{name: "head", run: benchHead},
 	{name: "head-batched", run: benchHeadBatched},
-	{name: "occlusion", why: "not available yet: Tracker.Track (occlusion and confidence) is not implemented; this row is a placeholder"},
+	{name: "occlusion", why: "measured by the engine benchmark instead: go test -run ^$ -bench TrackPaperSize . (Track with occlusion at 67×121×1024)"},
 }
 
 func benchNames() []string {
@@ -681,7 +681,7 @@ func benchHead(ctx context.Context, o benchOpts) (*benchResult, error) {
 	return &benchResult{Unit: "query·frame", Runs: tm.wall, CPURuns: tm.cpu, FLOP: headEvalFLOP(hd.c, hd.p),
 		What: fmt.Sprintf("Head.Forward (one query at a time, token norms cached), %d×%d×%d features, %d queries × %d frames on %d goroutines",
 			hd.g.GH, hd.g.GW, hd.c, nq, nf, len(ws)),
-		Note: "Tracker.Track's batched path is not written yet"}, nil
+		Note: "Track batches the GEMM across queries and runs the head on the window only: go test -bench TrackPaperSize ."}, nil
 }
 
 func benchHeadBatched(ctx context.Context, o benchOpts) (*benchResult, error) {

@@ -25,7 +25,7 @@ func TestBenchCommand(t *testing.T) {
 		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
 	}
 	for _, want := range []string{"load average before:", "gemm backend", "sgemm", "vit-s", "ViT-S/14 blocks 0–1", "delta-train",
-		"2 frames of 56×98, aligned to 7×13", "iter-late", "after the switch-on", "per query·frame", "occlusion", "not available yet"} {
+		"2 frames of 56×98, aligned to 7×13", "iter-late", "after the switch-on", "per query·frame", "occlusion", "measured by the engine benchmark instead"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
