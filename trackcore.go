@@ -177,7 +177,7 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 			defer func() { tc.wsPool <- w }()
 			for i := lo; i < hi; i++ {
 				row := cb[i*p : (i+1)*p]
-				cosineScale(row, qb[i*c:(i+1)*c], norm)
+				corr.ScaleRow(row, qb[i*c:(i+1)*c], norm, true)
 				x, y := tc.headRow(w, row)
 				xn, yn := tc.g.Normalize(x, y)
 				px, py := tc.g.Unnormalize(xn, yn)
@@ -186,28 +186,6 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 		})
 	}
 	return nil
-}
-
-// cosineScale turns dot products into ReLU'd cosines exactly as corr's
-// Cosine does.
-func cosineScale(row, q, norm []float32) {
-	var s float64
-	for _, v := range q {
-		s += float64(v) * float64(v)
-	}
-	qn := float32(math.Sqrt(s))
-	norm = norm[:len(row)]
-	for j, d := range row {
-		den := qn * norm[j]
-		if den < corr.Eps {
-			den = corr.Eps
-		}
-		v := d / den
-		if v < 0 {
-			v = 0
-		}
-		row[j] = v
-	}
 }
 
 // headRow runs the head on one ReLU'd cost volume and returns the windowed

@@ -176,6 +176,14 @@ func dotCols(dst, q []float32, n, c int, feat []float32, p, lo, hi int) {
 	}
 }
 
+// ScaleRow turns one row of dot products ⟨q, f_j⟩ into the cosines of
+// Cosine (max(‖q‖·featNorm[j], Eps) as the denominator), ReLU'd when relu
+// is set: what Cosine does after its matrix product, for callers that
+// compute the products themselves.
+func ScaleRow(row, q, featNorm []float32, relu bool) {
+	scaleRow(row, q, featNorm, 0, len(row), relu)
+}
+
 // vecNorm returns ‖v‖₂ accumulated in float64 and rounded to float32.
 func vecNorm(v []float32) float32 {
 	var s float64

@@ -65,15 +65,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	opts := []dinotracker.Option{dinotracker.WithWorkDir(modelDir), dinotracker.WithMasks(*masks),
 		dinotracker.WithLogger(slog.Default()), dinotracker.WithVideoSource(*video)}
 	if !*quiet {
-		bar := newProgressBar(stderr)
-		fb := &fitBar{w: stderr, width: 24}
-		opts = append(opts,
-			dinotracker.WithProgress(func(p dinotracker.Progress) {
-				if p.Stage != "fit" {
-					bar.Report(p)
-				}
-			}),
-			dinotracker.WithFitProgress(fb.Report))
+		opts = append(opts, fitProgressOptions(stderr)...)
 	}
 	tr, err := dinotracker.NewTracker(cfg, opts...)
 	if err != nil {

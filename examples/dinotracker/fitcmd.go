@@ -82,15 +82,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		opts = append(opts, dinotracker.WithFeatureExtractor(ext))
 	}
 	if !*quiet {
-		bar := newProgressBar(stderr)
-		fb := &fitBar{w: stderr, width: 24}
-		opts = append(opts,
-			dinotracker.WithProgress(func(p dinotracker.Progress) {
-				if p.Stage != "fit" {
-					bar.Report(p)
-				}
-			}),
-			dinotracker.WithFitProgress(fb.Report))
+		opts = append(opts, fitProgressOptions(stderr)...)
 	}
 	tr, err := dinotracker.NewTracker(cfg, opts...)
 	if err != nil {

@@ -46,3 +46,18 @@ func (p *progressBar) Report(pr dinotracker.Progress) {
 		fmt.Fprintln(p.w)
 	}
 }
+
+// fitProgressOptions renders Fit's progress on w: the stage bar for the
+// preprocessing stages and the training bar (iteration, losses, ETA).
+func fitProgressOptions(w io.Writer) []dinotracker.Option {
+	bar := newProgressBar(w)
+	fb := &fitBar{w: w, width: 24}
+	return []dinotracker.Option{
+		dinotracker.WithProgress(func(p dinotracker.Progress) {
+			if p.Stage != "fit" {
+				bar.Report(p)
+			}
+		}),
+		dinotracker.WithFitProgress(fb.Report),
+	}
+}
