@@ -178,7 +178,7 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 			for i := lo; i < hi; i++ {
 				row := cb[i*p : (i+1)*p]
 				corr.ScaleRow(row, qb[i*c:(i+1)*c], norm, true)
-				x, y := tc.headRow(w, row)
+				x, y, _ := tc.headRow(w, row)
 				xn, yn := tc.g.Normalize(x, y)
 				px, py := tc.g.Unnormalize(xn, yn)
 				out[r0+i] = [2]float32{float32(px), float32(py)}
@@ -189,7 +189,8 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 }
 
 // headRow runs the head on one ReLU'd cost volume and returns the windowed
-// soft-argmax in pixels.
+// soft-argmax in pixels; windowed reports that the window alone decided
+// (false: the full head ran).
 //
 // The refiner's logits are computed exactly on the window's bounding box
 // grown by two tokens (region L); tokens farther out see only cost values
@@ -198,7 +199,7 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 // the softmax mass outside the window from above; when the window's share
 // could fall below 1e-6 (the reference's uniform fallback is at 1e-8), the
 // full head decides.
-func (tc *trackCore) headRow(w *coreWork, cost []float32) (x, y float64) {
+func (tc *trackCore) headRow(w *coreWork, cost []float32) (x, y float64, windowed bool) {
 	g := tc.g
 	gh, gw := g.GH, g.GW
 	am := softargmax.Argmax(cost)
@@ -289,9 +290,9 @@ func (tc *trackCore) headRow(w *coreWork, cost []float32) (x, y float64) {
 		ws := w.ws
 		copy(ws.Cost, cost)
 		tc.head.forwardCost(ws)
-		return ws.Win.X, ws.Win.Y
+		return ws.Win.X, ws.Win.Y, false
 	}
-	return sx / s, sy / s
+	return sx / s, sy / s, true
 }
 
 // boundTile is the side of the token tiles of outsideMass.

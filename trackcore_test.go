@@ -113,11 +113,20 @@ func TestHeadRowMatchesFullHead(t *testing.T) {
 	for _, tcase := range []struct {
 		name  string
 		scale float32
-	}{{"gentle", 1}, {"sharp", 40}, {"extreme", 400}} {
+	}{{"smooth", 0}, {"gentle", 1}, {"sharp", 40}, {"extreme", 400}} {
 		t.Run(tcase.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(7, uint64(tcase.scale)))
 			g := NewHeadGeometry(420, 238)
 			head := NewHead(rng)
+			if tcase.scale == 0 {
+				// Positive kernels: a well-conditioned refiner, where the
+				// window alone must decide.
+				for _, w := range [][]float32{head.Refiner.W0, head.Refiner.W2} {
+					for i := range w {
+						w[i] = 0.5 + 0.5*rng.Float32()
+					}
+				}
+			}
 			for i := range head.Refiner.B2 {
 				head.Refiner.B2[i] *= tcase.scale
 			}
@@ -129,7 +138,7 @@ func TestHeadRowMatchesFullHead(t *testing.T) {
 			w := tc.newWork()
 			ws := NewHeadWorkspace(g, 1)
 			cost := make([]float32, g.Tokens())
-			fallbacks := 0
+			fallbacks, windowedRows := 0, 0
 			for trial := 0; trial < 60; trial++ {
 				for j := range cost {
 					cost[j] = max(0, rng.Float32()*1.4-0.5)
@@ -140,7 +149,10 @@ func TestHeadRowMatchesFullHead(t *testing.T) {
 					peak = 0
 				}
 				cost[peak] = 1
-				x, y := tc.headRow(w, cost)
+				x, y, windowed := tc.headRow(w, cost)
+				if windowed {
+					windowedRows++
+				}
 				copy(ws.Cost, cost)
 				head.forwardCost(ws)
 				if ws.Win.Fallback {
@@ -150,7 +162,10 @@ func TestHeadRowMatchesFullHead(t *testing.T) {
 					t.Fatalf("trial %d: windowed head (%.6f, %.6f), full head (%.6f, %.6f), fallback %v", trial, x, y, ws.Win.X, ws.Win.Y, ws.Win.Fallback)
 				}
 			}
-			t.Logf("%d of 60 rows took the uniform fallback", fallbacks)
+			t.Logf("%d of 60 rows took the uniform fallback, %d were decided by the window alone", fallbacks, windowedRows)
+			if tcase.scale == 0 && windowedRows == 0 {
+				t.Error("the well-conditioned refiner never took the windowed path: the test does not exercise it")
+			}
 		})
 	}
 }
