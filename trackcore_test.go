@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"dinotracker/cuda"
 	"dinotracker/internal/golden"
 )
 
@@ -211,13 +212,32 @@ func BenchmarkTrackPaperSize(b *testing.B) {
 	for i := range qs {
 		qs[i] = coreQuery{X: 7 + rng.Float64()*840, Y: 7 + rng.Float64()*462, T: i % T}
 	}
-	for _, hc := range []struct {
+	type benchCase struct {
 		name string
 		head *Head
-	}{{"windowed", smooth}, {"full", sharp}} {
+		gpu  bool
+	}
+	cases := []benchCase{{"windowed", smooth, false}, {"full", sharp, false}}
+	if cuda.Available() == nil {
+		// -tags cuda with a device: the same runs with the head on the GPU.
+		cases = append(cases, benchCase{"cuda", sharp, true})
+	}
+	for _, hc := range cases {
 		tc, err := newTrackCore(context.Background(), g, C, T, hc.head, frames)
 		if err != nil {
 			b.Fatal(err)
+		}
+		if hc.gpu {
+			sess, err := cuda.NewSession(frames, C, g.GH, g.GW, g.Grid())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sess.Close()
+			r := &hc.head.Refiner
+			if err := sess.SetRefiner(tc.k.W0[:], r.B0, tc.k.W2[:], r.B2[0]); err != nil {
+				b.Fatal(err)
+			}
+			tc.gpu = sess
 		}
 		for _, skip := range []bool{true, false} {
 			name := hc.name + "/occlusion"

@@ -21,6 +21,10 @@ score matrix). FLOP counts use the same formulas as the Go command (examples/din
   /usr/bin/python3 bench/pytorch_bench.py                 # all workloads, glibc malloc defaults
   /usr/bin/python3 bench/pytorch_bench.py --reuse         # children keep freed memory (no mmap, no trim)
   /usr/bin/python3 bench/pytorch_bench.py --only vit-s --repeat 3 --json out.json
+  python3 bench/pytorch_bench.py --device cuda --only sgemm,head --repeat 5   # on a GPU machine
+
+With --device cuda, sgemm and head run on the GPU (one untimed warm-up run first, torch.cuda.synchronize
+before each clock read), to set beside `go test -tags cuda -bench . ./cuda/` on the same machine.
 
 Needs Debian's python3-torch (apt-get install python3-torch); nothing else in the project uses Python.
 """
@@ -182,11 +186,16 @@ def build_models(torch):
 CPU_RUNS = []  # CPU seconds (user + system, all threads) of each timed run
 
 
-def timed(repeat, fn):
+def timed(repeat, fn, sync=None):
     runs = []
+    if sync is not None:  # GPU: one warm-up run (library initialisation, kernel loading)
+        fn()
+        sync()
     for _ in range(repeat):
         t0, c0 = time.perf_counter(), time.process_time()
         fn()
+        if sync is not None:
+            sync()
         runs.append(time.perf_counter() - t0)
         CPU_RUNS.append(time.process_time() - c0)
     return runs
@@ -197,11 +206,15 @@ def run_workload(name, frames, repeat, sz, torch):
     ViT, DeltaDINO = build_models(torch)
     H, W = sz["H"], sz["W"]
     gh, gw = (H - 14) // 7 + 1, (W - 14) // 7 + 1
+    dev = sz.get("device", "cpu")
+    sync = torch.cuda.synchronize if dev == "cuda" else None
+    if dev != "cpu" and name not in ("sgemm", "head"):
+        raise SystemExit(f"workload {name} runs on the CPU only")
     if name == "sgemm":
-        n = sz["gemm"]
-        a, b = torch.randn(n, n), torch.randn(n, n)
-        runs = timed(max(repeat, 3), lambda: torch.mm(a, b))
-        return dict(what=f"SGEMM {n}^3 torch.mm", runs=runs, flop=2.0 * n ** 3)
+        n = sz["gemm"] * (4 if dev == "cuda" else 1)
+        a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+        runs = timed(max(repeat, 3), lambda: torch.mm(a, b), sync)
+        return dict(what=f"SGEMM {n}^3 torch.mm on {dev}", runs=runs, flop=2.0 * n ** 3)
     if name in ("vit-s", "vit-l"):
         dim, heads, depth = (384, 6, sz["vit_s_depth"]) if name == "vit-s" else (1024, 16, sz["vit_l_depth"])
         m = ViT(dim, depth, heads).eval()
@@ -237,13 +250,14 @@ def run_workload(name, frames, repeat, sz, torch):
                     runs=runs, flop=frames * sum(f))
     if name == "head":
         C, P, Q, NF = sz["C"], gh * gw, sz["queries"], sz["head_frames"]
-        feats = torch.randn(NF, C, P)
+        feats = torch.randn(NF, C, P, device=dev)
         norms = feats.norm(dim=1)  # cached with the features
-        tok = torch.randint(0, P, (Q,))
+        tok = torch.randint(0, P, (Q,), device=dev)
         q = feats[0][:, tok].t().contiguous()
-        w0, b0 = torch.rand(16, 1, 3, 3) - 0.5, torch.rand(16) - 0.5
-        w2, b2 = torch.rand(1, 16, 3, 3) - 0.5, torch.rand(1) - 0.5
-        ys, xs = torch.meshgrid(torch.arange(gh) * 7.0 + 7, torch.arange(gw) * 7.0 + 7, indexing="ij")
+        w0, b0 = torch.rand(16, 1, 3, 3, device=dev) - 0.5, torch.rand(16, device=dev) - 0.5
+        w2, b2 = torch.rand(1, 16, 3, 3, device=dev) - 0.5, torch.rand(1, device=dev) - 0.5
+        ys, xs = torch.meshgrid(torch.arange(gh, device=dev) * 7.0 + 7, torch.arange(gw, device=dev) * 7.0 + 7,
+                                indexing="ij")
         cx, cy = xs.reshape(-1), ys.reshape(-1)
 
         def track():
@@ -262,8 +276,8 @@ def run_workload(name, frames, repeat, sz, torch):
                     pw = prob * win
                     mass = pw.sum(dim=1)
                     (pw * cx).sum(dim=1) / mass, (pw * cy).sum(dim=1) / mass
-        runs = [t / (Q * NF) for t in timed(repeat, track)]
-        return dict(what=f"tracking head, {Q} queries at once x {NF} frames, {gh}x{gw}x{C} cached features",
+        runs = [t / (Q * NF) for t in timed(repeat, track, sync)]
+        return dict(what=f"tracking head on {dev}, {Q} queries at once x {NF} frames, {gh}x{gw}x{C} cached features",
                     unit="query*frame", per=Q * NF, runs=runs, flop=head_flop(C, P))
     raise SystemExit(f"unknown workload {name}")
 
@@ -278,7 +292,7 @@ def child(args):
     import torch
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    sz = SMALL if args.small else REAL
+    sz = dict(SMALL if args.small else REAL, device=args.device)
     r = run_workload(args.child, args.frames, args.repeat, sz, torch)
     if r.get("unit") == "query*frame":
         per = r.pop("per")
@@ -320,6 +334,8 @@ def main():
                     help="children run with MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000: glibc keeps freed memory")
     ap.add_argument("--timeout", type=float, default=600, help="seconds before a workload is given up (default 600)")
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="where sgemm and head run (default cpu; cuda needs a GPU build of PyTorch)")
     ap.add_argument("--small", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -338,7 +354,8 @@ def main():
     print(f"{'workload':<13} {'seconds':>10} {'CPU s':>10} {'GFLOP':>10} {'GFLOP/s':>9} {'peak RSS':>10}  what", flush=True)
     for n in names:
         cmd = [sys.executable, os.path.abspath(__file__), "--child", n, "--frames", str(args.frames),
-               "--repeat", str(args.repeat), "--threads", str(args.threads)] + (["--small"] if args.small else [])
+               "--repeat", str(args.repeat), "--threads", str(args.threads), "--device", args.device] + \
+            (["--small"] if args.small else [])
         t0 = time.perf_counter()
         try:
             p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, timeout=args.timeout)

@@ -419,7 +419,7 @@ func BenchmarkHeads(b *testing.B) {
 		b.Fatal(err)
 	}
 	out := make([]softargmax.Result, hc.n)
-	for _, n := range []int{1, 64, 1024} {
+	for _, n := range []int{1, 64, 256, 1024} {
 		b.Run(fmt.Sprintf("cuda/Q=%d,C=1024,67x121", n), func(b *testing.B) {
 			for b.Loop() {
 				if err := s.Heads(out, queries, n, 0); err != nil {
