@@ -73,7 +73,8 @@ func TestMatMulPanicsOnShortSlice(t *testing.T) {
 }
 
 // BenchmarkSgemm measures the GEMM backend in GFLOP/s on square sizes and on
-// the ViT shapes at 476×854, stride 7 (8108 tokens).
+// the ViT shapes at 476×854, stride 7 (8108 tokens), once per assembly
+// kernel this CPU runs (the first is the default).
 func BenchmarkSgemm(b *testing.B) {
 	shapes := []struct {
 		name    string
@@ -86,23 +87,39 @@ func BenchmarkSgemm(b *testing.B) {
 		{"vitS_fc1_8108x1536x384", 8108, 1536, 384, true},
 		{"vitS_fc2_8108x384x1536", 8108, 384, 1536, true},
 		{"vitS_scores_256x8108x64", 256, 8108, 64, true},
+		{"vitL_qkv_8108x3072x1024", 8108, 3072, 1024, true},
+		{"vitL_fc2_8108x1024x4096", 8108, 1024, 4096, true},
 	}
+	kernels := []*microKernel{bestKernel}
+	if Backend() == "go" {
+		kernels = nil
+		for _, k := range assemblyKernels() {
+			kernels = append(kernels, &k)
+		}
+		if len(kernels) == 0 {
+			kernels = []*microKernel{nil}
+		}
+	}
+	defer func(k *microKernel) { bestKernel = k }(bestKernel)
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, s := range shapes {
-		b.Run(Backend()+"/"+s.name, func(b *testing.B) {
-			a := randSlice(r, s.m*s.k)
-			bb := randSlice(r, s.k*s.n)
-			c := make([]float32, s.m*s.n)
-			ldb := s.n
-			if s.tb {
-				ldb = s.k
-			}
-			b.ResetTimer()
-			for b.Loop() {
-				MatMul(false, s.tb, s.m, s.n, s.k, 1, a, s.k, bb, ldb, 0, c, s.n)
-			}
-			flop := 2 * float64(s.m) * float64(s.n) * float64(s.k)
-			b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+	for _, kern := range kernels {
+		bestKernel = kern
+		for _, s := range shapes {
+			b.Run(Backend()+"/"+Kernel()+"/"+s.name, func(b *testing.B) {
+				a := randSlice(r, s.m*s.k)
+				bb := randSlice(r, s.k*s.n)
+				c := make([]float32, s.m*s.n)
+				ldb := s.n
+				if s.tb {
+					ldb = s.k
+				}
+				b.ResetTimer()
+				for b.Loop() {
+					MatMul(false, s.tb, s.m, s.n, s.k, 1, a, s.k, bb, ldb, 0, c, s.n)
+				}
+				flop := 2 * float64(s.m) * float64(s.n) * float64(s.k)
+				b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }

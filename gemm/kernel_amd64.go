@@ -4,21 +4,44 @@ package gemm
 
 import "golang.org/x/sys/cpu"
 
-// hasFMA selects the AVX2/FMA micro-kernel.
-var hasFMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
-
 //go:noescape
 func kernel6x16AVX2(kc int, a, b, c *float32, ldc int)
 
-// kernel6x16 adds the 6×16 product of packed slivers into c; see
-// kernel6x16Generic for the definition.
+//go:noescape
+func kernel12x32AVX512(kc int, a, b, c *float32, ldc int)
+
+// assemblyKernels lists the assembly micro-kernels this CPU runs, fastest
+// first. x/sys/cpu reports AVX-512 only when the OS saves the ZMM and mask
+// registers.
+func assemblyKernels() []microKernel {
+	var ks []microKernel
+	if cpu.X86.HasAVX512F {
+		ks = append(ks, microKernel{name: "avx512", mr: 12, nr: 32, fn: kernel12x32})
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, microKernel{name: "avx2", mr: 6, nr: 16, fn: kernel6x16})
+	}
+	return ks
+}
+
+// kernel6x16 is the AVX2/FMA kernel behind the microKernel signature.
 func kernel6x16(kc int, a, b, c []float32, ldc int) {
-	if !hasFMA || kc == 0 {
-		kernel6x16Generic(kc, a, b, c, ldc)
+	if kc == 0 {
 		return
 	}
-	_ = a[kc*mr-1]
-	_ = b[kc*nr-1]
-	_ = c[5*ldc+nr-1]
+	_ = a[kc*6-1]
+	_ = b[kc*16-1]
+	_ = c[5*ldc+15]
 	kernel6x16AVX2(kc, &a[0], &b[0], &c[0], ldc)
+}
+
+// kernel12x32 is the AVX-512 kernel behind the microKernel signature.
+func kernel12x32(kc int, a, b, c []float32, ldc int) {
+	if kc == 0 {
+		return
+	}
+	_ = a[kc*12-1]
+	_ = b[kc*32-1]
+	_ = c[11*ldc+31]
+	kernel12x32AVX512(kc, &a[0], &b[0], &c[0], ldc)
 }

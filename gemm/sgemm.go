@@ -8,23 +8,64 @@ import (
 )
 
 // Implementation is gonum's pure-Go BLAS with a faster Sgemm: packed,
-// cache-blocked panels and a 6×16 register-blocked micro-kernel (AVX2/FMA
-// assembly on amd64, a Go loop elsewhere or with the build tag noasm). The
-// default build installs it with blas32.Use, so every blas32.Gemm in the
-// process uses it. Sgemm itself runs on the calling goroutine; MatMul splits
-// large products across goroutines.
+// cache-blocked panels and a register-blocked micro-kernel (AVX-512 12×32 or
+// AVX2/FMA 6×16 assembly on amd64, chosen at start-up from the CPU's
+// features; a Go loop elsewhere or with the build tag noasm). The default
+// build installs it with blas32.Use, so every blas32.Gemm in the process uses
+// it. Sgemm itself runs on the calling goroutine; MatMul splits large
+// products across goroutines.
+//
+// Every kernel accumulates each element of C over p = 0…kc−1 in order with
+// fused multiply-adds before adding it to C, so the AVX2 and AVX-512 kernels
+// give bit-identical results.
 type Implementation struct{ gonum.Implementation }
 
-// Block sizes: a kc×16 B sliver (16 KB) stays in L1 while the 6-row A
-// slivers of an mc×kc block (96 KB) stream from L2; the kc×nc B panel (2 MB)
-// lives in L3.
+// Block sizes: a kc×nr B sliver (16 KB for AVX2, 32 KB for AVX-512) stays in
+// L1 while the mr-row A slivers of an mc×kc block (96 KB) stream from L2;
+// the kc×nc B panel (2 MB) lives in L3. mc and nc are multiples of every
+// kernel's mr and nr.
 const (
-	mr = 6
-	nr = 16
-	kc = 256
-	mc = 96
-	nc = 2048
+	kc    = 256
+	mc    = 96
+	nc    = 2048
+	maxMR = 12
+	maxNR = 32
 )
+
+// microKernel adds the mr×nr product of packed slivers into c (row stride
+// ldc): c[i][j] += Σ_p a[p·mr+i]·b[p·nr+j] for p < kc.
+type microKernel struct {
+	name   string
+	mr, nr int
+	fn     func(kc int, a, b, c []float32, ldc int)
+}
+
+// genericKernel is the Go definition every assembly kernel must match.
+var genericKernel = microKernel{name: "go", mr: 6, nr: 16, fn: func(kc int, a, b, c []float32, ldc int) {
+	kernelGeneric(6, 16, kc, a, b, c, ldc)
+}}
+
+// bestKernel is the fastest kernel this CPU runs (assemblyKernels()[0]), or
+// nil when there is none and gonum's own Sgemm is used.
+var bestKernel = func() *microKernel {
+	if ks := assemblyKernels(); len(ks) > 0 {
+		return &ks[0]
+	}
+	return nil
+}()
+
+// Kernel names the Sgemm micro-kernel in use: "avx512", "avx2", "gonum"
+// (gonum's own loops, used without an assembly kernel) or "openblas" (the
+// build tag openblas).
+func Kernel() string {
+	if backendName == "openblas" {
+		return "openblas"
+	}
+	if bestKernel == nil {
+		return "gonum"
+	}
+	return bestKernel.name
+}
 
 type packBufs struct{ a, b []float32 }
 
@@ -35,8 +76,8 @@ var packPool = sync.Pool{New: func() any {
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C (row-major, as gonum's
 // blas32 passes it) with the packed kernel.
 func (Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if !hasFMA || m < 3 {
-		// Without the assembly kernel gonum's own blocked loops are faster
+	if bestKernel == nil || m < 3 {
+		// Without an assembly kernel gonum's own blocked loops are faster
 		// than the packed Go kernel, and a product of one or two rows is a
 		// matrix-vector product where packing B would dominate.
 		Implementation{}.Implementation.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -44,10 +85,10 @@ func (Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a
 	}
 	transA := tA == blas.Trans || tA == blas.ConjTrans
 	transB := tB == blas.Trans || tB == blas.ConjTrans
-	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemm(bestKernel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func sgemm(kern *microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -66,17 +107,19 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	if k == 0 || alpha == 0 {
 		return
 	}
+	mr, nr := kern.mr, kern.nr
 	bufs := packPool.Get().(*packBufs)
 	defer packPool.Put(bufs)
-	var tile [mr * nr]float32
+	var tileBuf [maxMR * maxNR]float32
+	tile := tileBuf[:mr*nr]
 	for jc := 0; jc < n; jc += nc {
 		ncb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
 			kcb := min(kc, k-pc)
-			packB(bufs.b, b, ldb, transB, pc, jc, kcb, ncb)
+			packB(bufs.b, b, ldb, transB, pc, jc, kcb, ncb, nr)
 			for ic := 0; ic < m; ic += mc {
 				mcb := min(mc, m-ic)
-				packA(bufs.a, a, lda, transA, ic, pc, mcb, kcb, alpha)
+				packA(bufs.a, a, lda, transA, ic, pc, mcb, kcb, alpha, mr)
 				for jr := 0; jr < ncb; jr += nr {
 					cols := min(nr, ncb-jr)
 					bp := bufs.b[jr*kcb : (jr+nr)*kcb]
@@ -85,11 +128,11 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 						ap := bufs.a[ir*kcb : (ir+mr)*kcb]
 						ci := (ic+ir)*ldc + jc + jr
 						if rows == mr && cols == nr {
-							kernel6x16(kcb, ap, bp, c[ci:], ldc)
+							kern.fn(kcb, ap, bp, c[ci:], ldc)
 							continue
 						}
-						clear(tile[:])
-						kernel6x16(kcb, ap, bp, tile[:], nr)
+						clear(tile)
+						kern.fn(kcb, ap, bp, tile, nr)
 						for r := 0; r < rows; r++ {
 							crow := c[ci+r*ldc : ci+r*ldc+cols]
 							for j := range crow {
@@ -105,7 +148,7 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 
 // packA copies alpha·op(A)[ic:ic+mcb, pc:pc+kcb] into slivers of mr rows:
 // sliver s holds, for p = 0…kcb−1, the mr values of column p (zero-padded).
-func packA(dst, a []float32, lda int, trans bool, ic, pc, mcb, kcb int, alpha float32) {
+func packA(dst, a []float32, lda int, trans bool, ic, pc, mcb, kcb int, alpha float32, mr int) {
 	for s := 0; s < mcb; s += mr {
 		out := dst[s*kcb : (s+mr)*kcb]
 		rows := min(mr, mcb-s)
@@ -130,7 +173,7 @@ func packA(dst, a []float32, lda int, trans bool, ic, pc, mcb, kcb int, alpha fl
 
 // packB copies op(B)[pc:pc+kcb, jc:jc+ncb] into slivers of nr columns:
 // sliver s holds, for p = 0…kcb−1, the nr values of row p (zero-padded).
-func packB(dst, b []float32, ldb int, trans bool, pc, jc, kcb, ncb int) {
+func packB(dst, b []float32, ldb int, trans bool, pc, jc, kcb, ncb, nr int) {
 	for s := 0; s < ncb; s += nr {
 		out := dst[s*kcb : (s+nr)*kcb]
 		cols := min(nr, ncb-s)
@@ -153,11 +196,12 @@ func packB(dst, b []float32, ldb int, trans bool, pc, jc, kcb, ncb int) {
 	}
 }
 
-// kernel6x16Generic adds the 6×16 product of packed slivers to c (row
-// stride ldc): c[i][j] += Σ_p a[p·6+i]·b[p·16+j]. It is the specification
-// of the assembly kernel.
-func kernel6x16Generic(kc int, a, b, c []float32, ldc int) {
-	var acc [mr * nr]float32
+// kernelGeneric adds the mr×nr product of packed slivers to c (row stride
+// ldc): c[i][j] += Σ_p a[p·mr+i]·b[p·nr+j]. It is the specification of the
+// assembly kernels.
+func kernelGeneric(mr, nr, kc int, a, b, c []float32, ldc int) {
+	var accBuf [maxMR * maxNR]float32
+	acc := accBuf[:mr*nr]
 	for p := 0; p < kc; p++ {
 		ap := a[p*mr : p*mr+mr]
 		bp := b[p*nr : p*nr+nr]

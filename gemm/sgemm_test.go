@@ -6,53 +6,102 @@ import (
 	"testing"
 )
 
-// TestKernelMatchesGeneric compares the micro-kernel in use (assembly where
-// available) with its Go definition, including kc = 0 and odd ldc.
+// testKernels is every kernel this build and CPU can run: the Go definition
+// and each assembly kernel.
+func testKernels() []microKernel {
+	return append([]microKernel{genericKernel}, assemblyKernels()...)
+}
+
+// TestKernelMatchesGeneric compares each assembly micro-kernel with its Go
+// definition, including kc = 0, odd kc (the unrolled loop's tail) and odd
+// ldc. Kernels accumulate in the same order with fused multiply-adds, so
+// the assembly kernels also agree with each other bit for bit.
 func TestKernelMatchesGeneric(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, k := range []int{0, 1, 5, 256} {
-		a := randSlice(r, max(1, k*mr))
-		b := randSlice(r, max(1, k*nr))
-		ldc := nr + 3
-		c1 := randSlice(r, mr*ldc)
-		c2 := append([]float32(nil), c1...)
-		kernel6x16(k, a, b, c1, ldc)
-		kernel6x16Generic(k, a, b, c2, ldc)
-		for i := range c1 {
-			if d := math.Abs(float64(c1[i] - c2[i])); d > 1e-4*(1+math.Sqrt(float64(k))) {
-				t.Fatalf("k=%d: c[%d] %v vs %v", k, i, c1[i], c2[i])
+	for _, kern := range assemblyKernels() {
+		mr, nr := kern.mr, kern.nr
+		for _, k := range []int{0, 1, 2, 5, 256} {
+			a := randSlice(r, max(1, k*mr))
+			b := randSlice(r, max(1, k*nr))
+			ldc := nr + 3
+			c1 := randSlice(r, mr*ldc)
+			c2 := append([]float32(nil), c1...)
+			kern.fn(k, a, b, c1, ldc)
+			kernelGeneric(mr, nr, k, a, b, c2, ldc)
+			for i := range c1 {
+				if d := math.Abs(float64(c1[i] - c2[i])); d > 1e-4*(1+math.Sqrt(float64(k))) {
+					t.Fatalf("%s k=%d: c[%d] %v vs %v", kern.name, k, i, c1[i], c2[i])
+				}
+			}
+			// Entries outside the mr×nr tile (the ldc padding) are untouched.
+			for i := 0; i < mr; i++ {
+				for j := nr; j < ldc; j++ {
+					if c1[i*ldc+j] != c2[i*ldc+j] {
+						t.Fatalf("%s k=%d wrote c[%d][%d] outside its tile", kern.name, k, i, j)
+					}
+				}
 			}
 		}
 	}
-	t.Logf("assembly kernel in use: %v", hasFMA)
+	t.Logf("kernel in use: %s; assembly kernels on this CPU: %d", Kernel(), len(assemblyKernels()))
 }
 
-// TestSgemmBlockEdges crosses every blocking boundary (mc, kc, nc and the
-// 6×16 tile) with the packed Sgemm directly, against the float64 loop.
+// TestKernelsAgreeBitForBit runs the packed Sgemm with every assembly kernel
+// on the same shapes and requires identical results, so that a model trained
+// on an AVX-512 machine resumes identically on an AVX2 one.
+func TestKernelsAgreeBitForBit(t *testing.T) {
+	ks := assemblyKernels()
+	if len(ks) < 2 {
+		t.Skipf("%d assembly kernels on this CPU; nothing to compare", len(ks))
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	m, n, k := 2*mc+13, 300, 2*kc+41
+	a := randSlice(r, m*k)
+	b := randSlice(r, k*n)
+	var first []float32
+	for _, kern := range ks {
+		c := make([]float32, m*n)
+		sgemm(&kern, false, false, m, n, k, 0.7, a, k, b, n, 0, c, n)
+		if first == nil {
+			first = c
+			continue
+		}
+		for i := range c {
+			if c[i] != first[i] {
+				t.Fatalf("%s vs %s: c[%d] = %v vs %v", kern.name, ks[0].name, i, c[i], first[i])
+			}
+		}
+	}
+}
+
+// TestSgemmBlockEdges crosses every blocking boundary (mc, kc, nc and each
+// kernel's tile) with the packed Sgemm directly, against the float64 loop.
 func TestSgemmBlockEdges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow reference loop")
 	}
 	r := rand.New(rand.NewPCG(9, 10))
-	m, n, k := mc+mr+1, nc+nr+3, kc+7
-	for _, tr := range [][2]bool{{false, false}, {true, true}, {false, true}, {true, false}} {
-		ar, ac := m, k
-		if tr[0] {
-			ar, ac = k, m
-		}
-		br, bc := k, n
-		if tr[1] {
-			br, bc = n, k
-		}
-		a := randSlice(r, ar*ac)
-		b := randSlice(r, br*bc)
-		c := randSlice(r, m*n)
-		want := append([]float32(nil), c...)
-		sgemm(tr[0], tr[1], m, n, k, 1.5, a, ac, b, bc, 0.5, c, n)
-		MatMulRef(tr[0], tr[1], m, n, k, 1.5, a, ac, b, bc, 0.5, want, n)
-		for i := range c {
-			if d := math.Abs(float64(c[i] - want[i])); d > 2e-3 {
-				t.Fatalf("trans %v: c[%d] = %v want %v", tr, i, c[i], want[i])
+	for _, kern := range testKernels() {
+		m, n, k := mc+kern.mr+1, nc+kern.nr+3, kc+7
+		for _, tr := range [][2]bool{{false, false}, {true, true}, {false, true}, {true, false}} {
+			ar, ac := m, k
+			if tr[0] {
+				ar, ac = k, m
+			}
+			br, bc := k, n
+			if tr[1] {
+				br, bc = n, k
+			}
+			a := randSlice(r, ar*ac)
+			b := randSlice(r, br*bc)
+			c := randSlice(r, m*n)
+			want := append([]float32(nil), c...)
+			sgemm(&kern, tr[0], tr[1], m, n, k, 1.5, a, ac, b, bc, 0.5, c, n)
+			MatMulRef(tr[0], tr[1], m, n, k, 1.5, a, ac, b, bc, 0.5, want, n)
+			for i := range c {
+				if d := math.Abs(float64(c[i] - want[i])); d > 2e-3 {
+					t.Fatalf("%s trans %v: c[%d] = %v want %v", kern.name, tr, i, c[i], want[i])
+				}
 			}
 		}
 	}
