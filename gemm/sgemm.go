@@ -20,14 +20,15 @@ import (
 // give bit-identical results.
 type Implementation struct{ gonum.Implementation }
 
-// Block sizes: a kc×nr B sliver (16 KB for AVX2, 32 KB for AVX-512) stays in
-// L1 while the mr-row A slivers of an mc×kc block (96 KB) stream from L2;
-// the kc×nc B panel (2 MB) lives in L3. mc and nc are multiples of every
-// kernel's mr and nr.
+// Block sizes: an mr×kc A sliver (6 or 12 KB) stays in L1 while the kc×nr B
+// slivers of the kc×nc B panel (1 MB) stream from L2 (the broadcast operand
+// stays, the vector operand streams, as in BLIS); the mc×kc A block (96 KB)
+// is packed once per panel. mc and nc are multiples of every kernel's mr
+// and nr.
 const (
 	kc    = 256
 	mc    = 96
-	nc    = 2048
+	nc    = 1024
 	maxMR = 12
 	maxNR = 32
 )
@@ -67,7 +68,9 @@ func Kernel() string {
 	return bestKernel.name
 }
 
-type packBufs struct{ a, b []float32 }
+// packBufs are one goroutine's packing buffers: an A block, a B panel and
+// scratch for MatMulPacked's packers.
+type packBufs struct{ a, b, s []float32 }
 
 var packPool = sync.Pool{New: func() any {
 	return &packBufs{a: make([]float32, mc*kc), b: make([]float32, kc*nc)}
@@ -120,12 +123,12 @@ func sgemm(kern *microKernel, transA, transB bool, m, n, k int, alpha float32, a
 			for ic := 0; ic < m; ic += mc {
 				mcb := min(mc, m-ic)
 				packA(bufs.a, a, lda, transA, ic, pc, mcb, kcb, alpha, mr)
-				for jr := 0; jr < ncb; jr += nr {
-					cols := min(nr, ncb-jr)
-					bp := bufs.b[jr*kcb : (jr+nr)*kcb]
-					for ir := 0; ir < mcb; ir += mr {
-						rows := min(mr, mcb-ir)
-						ap := bufs.a[ir*kcb : (ir+mr)*kcb]
+				for ir := 0; ir < mcb; ir += mr {
+					rows := min(mr, mcb-ir)
+					ap := bufs.a[ir*kcb : (ir+mr)*kcb]
+					for jr := 0; jr < ncb; jr += nr {
+						cols := min(nr, ncb-jr)
+						bp := bufs.b[jr*kcb : (jr+nr)*kcb]
 						ci := (ic+ir)*ldc + jc + jr
 						if rows == mr && cols == nr {
 							kern.fn(kcb, ap, bp, c[ci:], ldc)

@@ -129,11 +129,15 @@ func padIndex(i, n int, mode PadMode) int32 {
 // allocate. The zero value is ready to use; buffers grow on demand. A
 // workspace must not be used by two calls at once.
 type ConvWorkspace struct {
-	// MaxCol bounds the im2col buffer, in float32 values; the output rows
-	// are processed in bands that fit. 0 means 1<<21 (8 MiB).
+	// MaxCol bounds the column buffer of the input-gradient pass, in
+	// float32 values; its output rows are processed in bands that fit.
+	// 0 means 1<<21 (8 MiB). The forward pass and the weight gradient
+	// gather im2col values straight into the GEMM's packed panels and need
+	// no column buffer.
 	MaxCol int
 
-	col, dcol      []float32
+	dcol           []float32
+	packW, packDy  gemm.PackedA // the weights (or Wᵀ) and a band of dout, packed
 	rowMap, colMap []int32
 	// per kx: the output columns [lo, hi) whose input column is in bounds
 	// (ix = ox*Stride - PadLeft + kx*Dilation)
@@ -191,50 +195,85 @@ func (ws *ConvWorkspace) bandRows(k, ow, oh int) int {
 	return max(1, min(oh, budget/max(1, k*ow)))
 }
 
-// im2col writes col[r, j] for r = (ci*KH+ky)*KW+kx over the cinG channels of
-// xb (one image, one group) and j = (oy-oy0)*OW+ox over output rows
-// [oy0, oy1): the padded input value that weight (ci, ky, kx) meets at
-// output (oy, ox).
-func (ws *ConvWorkspace) im2col(col, xb []float32, s ConvShape, cinG, oy0, oy1 int) {
+// gatherCol writes row r = (ci·KH+ky)·KW+kx of the im2col matrix of xb (one
+// image, one group) for output pixels j0, j0+1, … (pixel j = oy·OW+ox) into
+// out: the padded input value that weight (ci, ky, kx) meets at each pixel.
+// It only reads the workspace's maps, so packers may call it concurrently.
+func (ws *ConvWorkspace) gatherCol(out, xb []float32, s ConvShape, r, j0 int) {
 	oh, ow := s.OutH(), s.OutW()
-	bandN := (oy1 - oy0) * ow
 	kk := s.KH * s.KW
-	rows := cinG * kk
+	ci, ky, kx := r/kk, r/s.KW%s.KH, r%s.KW
 	hw := s.H * s.W
-	parallel.For(rows, max(1, rows/(4*parallel.Workers())), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			ci, ky, kx := r/kk, r/s.KW%s.KH, r%s.KW
-			plane := xb[ci*hw : (ci+1)*hw]
-			cm := ws.colMap[kx*ow : (kx+1)*ow]
-			inLo, inHi := int(ws.interior[2*kx]), int(ws.interior[2*kx+1])
-			off := -s.PadLeft + kx*s.Dilation
-			dst := col[r*bandN : (r+1)*bandN]
-			for oy := oy0; oy < oy1; oy++ {
-				d := dst[(oy-oy0)*ow : (oy-oy0+1)*ow]
-				iy := ws.rowMap[ky*oh+oy]
-				if iy < 0 {
-					clear(d)
-					continue
-				}
-				src := plane[int(iy)*s.W : int(iy+1)*s.W]
-				for ox := 0; ox < inLo; ox++ {
-					d[ox] = at(src, cm[ox])
-				}
-				if inLo >= inHi {
-					// no in-bounds column for this kx
-				} else if s.Stride == 1 {
-					copy(d[inLo:inHi], src[inLo+off:inHi+off])
-				} else {
-					for ox := inLo; ox < inHi; ox++ {
-						d[ox] = src[ox*s.Stride+off]
-					}
-				}
-				for ox := inHi; ox < ow; ox++ {
-					d[ox] = at(src, cm[ox])
+	plane := xb[ci*hw : (ci+1)*hw]
+	cm := ws.colMap[kx*ow : (kx+1)*ow]
+	inLo, inHi := int(ws.interior[2*kx]), int(ws.interior[2*kx+1])
+	off := -s.PadLeft + kx*s.Dilation
+	oy, ox := j0/ow, j0%ow
+	for t := 0; t < len(out); {
+		run := min(ow-ox, len(out)-t)
+		d := out[t : t+run]
+		iy := ws.rowMap[ky*oh+oy]
+		if iy < 0 {
+			clear(d)
+		} else {
+			src := plane[int(iy)*s.W : int(iy+1)*s.W]
+			// d[:a] and d[b:] read through the padding map; d[a:b] are
+			// in-bounds input columns.
+			a := min(max(inLo-ox, 0), run)
+			b := min(max(inHi-ox, a), run)
+			for u := 0; u < a; u++ {
+				d[u] = at(src, cm[ox+u])
+			}
+			if a == b {
+				// no in-bounds column in this run
+			} else if s.Stride == 1 {
+				copy(d[a:b], src[ox+a+off:ox+b+off])
+			} else {
+				for u := a; u < b; u++ {
+					d[u] = src[(ox+u)*s.Stride+off]
 				}
 			}
+			for u := b; u < run; u++ {
+				d[u] = at(src, cm[ox+u])
+			}
 		}
-	})
+		t += run
+		ox = 0
+		oy++
+	}
+}
+
+// colPacker packs the im2col matrix of xb (rows r, columns = output pixels)
+// straight into gemm's B panels, one gathered row at a time.
+func (ws *ConvWorkspace) colPacker(xb []float32, s ConvShape) gemm.BPacker {
+	return func(dst, scratch []float32, pc, jc, kcb, ncb, nr int) {
+		row := scratch[:ncb]
+		for p := 0; p < kcb; p++ {
+			ws.gatherCol(row, xb, s, pc+p, jc)
+			gemm.ScatterSlivers(dst, row, p, kcb, ncb, nr)
+		}
+	}
+}
+
+// colTPacker packs the transposed im2col matrix (rows = output pixels from
+// pix0 on, columns r) into gemm's B panels, for the weight gradient.
+func (ws *ConvWorkspace) colTPacker(xb []float32, s ConvShape, pix0 int) gemm.BPacker {
+	return func(dst, scratch []float32, pc, jc, kcb, ncb, nr int) {
+		col := scratch[:kcb]
+		for j := 0; j < ncb; j++ {
+			ws.gatherCol(col, xb, s, jc+j, pix0+pc)
+			d := dst[j/nr*kcb*nr+j%nr:]
+			for p, v := range col {
+				d[p*nr] = v
+			}
+		}
+		for j := ncb; j%nr != 0; j++ {
+			d := dst[j/nr*kcb*nr+j%nr:]
+			for p := 0; p < kcb; p++ {
+				d[p*nr] = 0
+			}
+		}
+	}
 }
 
 func at(row []float32, i int32) float32 {
@@ -306,30 +345,21 @@ func Conv2dForward(out, x, w, b []float32, s ConvShape, ws *ConvWorkspace) {
 	ohw, hw := oh*ow, s.H*s.W
 	cinG, coutG := s.Cin/s.Groups, s.Cout/s.Groups
 	k := cinG * s.KH * s.KW
-	direct := s.direct()
-	band := oh
-	if !direct {
-		band = ws.bandRows(k, ow, oh)
-		ws.col = growF(ws.col, k*band*ow)
-	}
-	for n := 0; n < s.N; n++ {
-		for g := 0; g < s.Groups; g++ {
+	for g := 0; g < s.Groups; g++ {
+		wg := w[g*coutG*k:]
+		if !s.direct() {
+			// Implicit GEMM: the weights are packed once; the im2col
+			// values are gathered into the packed panels as needed.
+			ws.packW.Pack(false, coutG, k, 1, wg, k)
+		}
+		for n := 0; n < s.N; n++ {
 			xb := x[(n*s.Cin+g*cinG)*hw:]
-			wg := w[g*coutG*k:]
-			for oy0 := 0; oy0 < oh; oy0 += band {
-				oy1 := min(oy0+band, oh)
-				bandN := (oy1 - oy0) * ow
-				var B []float32
-				ldb := hw
-				if direct {
-					B = xb[oy0*s.W:]
-				} else {
-					B, ldb = ws.col[:k*bandN], bandN
-					ws.im2col(B, xb, s, cinG, oy0, oy1)
-				}
-				C := out[(n*s.Cout+g*coutG)*ohw+oy0*ow:]
-				gemm.MatMul(false, false, coutG, bandN, k, 1, wg, k, B, ldb, 0, C, ohw)
+			C := out[(n*s.Cout+g*coutG)*ohw:]
+			if s.direct() {
+				gemm.MatMul(false, false, coutG, ohw, k, 1, wg, k, xb, hw, 0, C, ohw)
+				continue
 			}
+			gemm.MatMulPacked(&ws.packW, ohw, ws.colPacker(xb, s), 0, C, ohw)
 		}
 	}
 	if b != nil {
@@ -383,47 +413,56 @@ func Conv2dBackward(dx, dw, db, dout, x, w []float32, s ConvShape, ws *ConvWorks
 	}
 	cinG, coutG := s.Cin/s.Groups, s.Cout/s.Groups
 	k := cinG * s.KH * s.KW
-	direct := s.direct()
-	band := oh
-	if !direct {
-		band = ws.bandRows(k, ow, oh)
-		if dw != nil {
-			ws.col = growF(ws.col, k*band*ow)
+	if s.direct() {
+		for n := 0; n < s.N; n++ {
+			for g := 0; g < s.Groups; g++ {
+				xoff := (n*s.Cin + g*cinG) * hw
+				dy := dout[(n*s.Cout+g*coutG)*ohw:]
+				if dw != nil {
+					gemm.MatMul(false, true, coutG, k, ohw, 1, dy, ohw, x[xoff:], hw, 1, dw[g*coutG*k:], k)
+				}
+				if dx != nil {
+					gemm.MatMul(true, false, k, ohw, coutG, 1, w[g*coutG*k:], k, dy, ohw, 1, dx[xoff:], hw)
+				}
+			}
 		}
-		if dx != nil {
-			ws.dcol = growF(ws.dcol, k*band*ow)
+		return
+	}
+	if dw != nil {
+		// dW_g[coutG, k] += dy[coutG, pixels] · colᵀ[pixels, k], over bands
+		// of pixels (multiples of the GEMM's kc, so every weight sums its
+		// terms in the same order whatever the band) with dy packed per band
+		// and colᵀ gathered from x.
+		pb := max(gemm.KC, (1<<21)/max(1, coutG)/gemm.KC*gemm.KC)
+		for n := 0; n < s.N; n++ {
+			for g := 0; g < s.Groups; g++ {
+				xb := x[(n*s.Cin+g*cinG)*hw:]
+				dy := dout[(n*s.Cout+g*coutG)*ohw:]
+				for p0 := 0; p0 < ohw; p0 += pb {
+					pn := min(pb, ohw-p0)
+					ws.packDy.Pack(false, coutG, pn, 1, dy[p0:], ohw)
+					gemm.MatMulPacked(&ws.packDy, k, ws.colTPacker(xb, s, p0), 1, dw[g*coutG*k:], k)
+				}
+			}
 		}
 	}
-	for n := 0; n < s.N; n++ {
-		for g := 0; g < s.Groups; g++ {
+	if dx == nil {
+		return
+	}
+	// dcol[k, band] = W_gᵀ · dy over bands of output rows, then col2im.
+	band := ws.bandRows(k, ow, oh)
+	ws.dcol = growF(ws.dcol, k*band*ow)
+	for g := 0; g < s.Groups; g++ {
+		ws.packW.Pack(true, k, coutG, 1, w[g*coutG*k:], k)
+		for n := 0; n < s.N; n++ {
 			xoff := (n*s.Cin + g*cinG) * hw
-			wg := w[g*coutG*k:]
 			for oy0 := 0; oy0 < oh; oy0 += band {
 				oy1 := min(oy0+band, oh)
 				bandN := (oy1 - oy0) * ow
 				dy := dout[(n*s.Cout+g*coutG)*ohw+oy0*ow:]
-				if dw != nil {
-					var B []float32
-					ldb := hw
-					if direct {
-						B = x[xoff+oy0*s.W:]
-					} else {
-						B, ldb = ws.col[:k*bandN], bandN
-						ws.im2col(B, x[xoff:], s, cinG, oy0, oy1)
-					}
-					// dW_g[coutG, k] += dy[coutG, bandN] · Bᵀ
-					gemm.MatMul(false, true, coutG, k, bandN, 1, dy, ohw, B, ldb, 1, dw[g*coutG*k:], k)
-				}
-				if dx != nil {
-					if direct {
-						gemm.MatMul(true, false, k, bandN, coutG, 1, wg, k, dy, ohw, 1, dx[xoff+oy0*s.W:], hw)
-					} else {
-						dcol := ws.dcol[:k*bandN]
-						// dcol[k, bandN] = W_gᵀ · dy
-						gemm.MatMul(true, false, k, bandN, coutG, 1, wg, k, dy, ohw, 0, dcol, bandN)
-						ws.col2im(dx[xoff:], dcol, s, cinG, oy0, oy1)
-					}
-				}
+				dcol := ws.dcol[:k*bandN]
+				gemm.MatMulPacked(&ws.packW, bandN, gemm.MatrixB(false, dy, ohw), 0, dcol, bandN)
+				ws.col2im(dx[xoff:], dcol, s, cinG, oy0, oy1)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"dinotracker/gemm"
 	"fmt"
 	"math"
 	"runtime"
@@ -125,5 +126,117 @@ func TestConv2dNoAllocs(t *testing.T) {
 	}
 	if per > 64<<10 {
 		t.Errorf("Conv2d forward+backward allocate %d bytes per call with a warm workspace", per)
+	}
+}
+
+// im2colRef builds the whole im2col matrix of image n (group 0) with a
+// plain loop: col[(ci·KH+ky)·KW+kx][oy·OW+ox].
+func im2colRef(x []float32, s ConvShape, n int) []float32 {
+	oh, ow := s.OutH(), s.OutW()
+	cinG := s.Cin / s.Groups
+	k := cinG * s.KH * s.KW
+	col := make([]float32, k*oh*ow)
+	for ci := 0; ci < cinG; ci++ {
+		for ky := 0; ky < s.KH; ky++ {
+			for kx := 0; kx < s.KW; kx++ {
+				r := (ci*s.KH+ky)*s.KW + kx
+				for oy := 0; oy < oh; oy++ {
+					iy := padIndex(oy*s.Stride-s.PadTop+ky*s.Dilation, s.H, s.Mode)
+					for ox := 0; ox < ow; ox++ {
+						ix := padIndex(ox*s.Stride-s.PadLeft+kx*s.Dilation, s.W, s.Mode)
+						if iy >= 0 && ix >= 0 {
+							col[r*oh*ow+oy*ow+ox] = x[((n*s.Cin+ci)*s.H+int(iy))*s.W+int(ix)]
+						}
+					}
+				}
+			}
+		}
+	}
+	return col
+}
+
+// sameF32 is equality, or agreement to float32 rounding of a long sum.
+func sameF32(a, b float32, exact bool) bool {
+	if exact {
+		return a == b
+	}
+	return math.Abs(float64(a-b)) <= 2e-4*(1+math.Abs(float64(b)))
+}
+
+// TestConv2dImplicitGEMM checks the implicit-GEMM convolution (im2col
+// gathered into the packed panels) against an explicit im2col matrix and
+// gemm.MatMul on shapes that cross the GEMM's blocks (k > KC, more output
+// pixels than one panel, several pixel bands in the weight gradient):
+// forward and weight gradient bit for bit, input gradient to rounding.
+func TestConv2dImplicitGEMM(t *testing.T) {
+	shapes := []ConvShape{
+		ConvShape{N: 2, Cin: 12, H: 23, W: 97, Cout: 40, KH: 5, KW: 5, Mode: PadReflect}.Pad(2),
+		ConvShape{N: 1, Cin: 16, H: 30, W: 41, Cout: 70, KH: 5, KW: 5, Dilation: 2, Mode: PadReflect}.Pad(4),
+		ConvShape{N: 1, Cin: 3, H: 40, W: 60, Cout: 8, KH: 3, KW: 3, Stride: 2}.Pad(1),
+	}
+	if testing.Short() {
+		shapes = shapes[:1]
+	}
+	for si, s := range shapes {
+		s = s.norm()
+		r := newRand(uint64(200 + si))
+		x := randSlice(r, s.InLen(), -1, 1)
+		w := randSlice(r, s.WeightLen(), -1, 1)
+		dout := randSlice(r, s.OutLen(), -1, 1)
+		oh, ow := s.OutH(), s.OutW()
+		ohw, k := oh*ow, s.Cin*s.KH*s.KW
+		ws := &ConvWorkspace{MaxCol: 3 * k * ow} // three output rows per dx band
+		// With an assembly kernel MatMul and the packed product share it;
+		// without one MatMul runs gonum's loops (another summation order).
+		exact := gemm.Kernel() != "gonum"
+		out := make([]float32, s.OutLen())
+		Conv2dForward(out, x, w, nil, s, ws)
+		dw := make([]float32, len(w))
+		dx := make([]float32, len(x))
+		Conv2dBackward(dx, dw, nil, dout, x, w, s, ws)
+
+		wantDW := make([]float32, len(w))
+		for n := 0; n < s.N; n++ {
+			col := im2colRef(x, s, n)
+			want := make([]float32, s.Cout*ohw)
+			gemm.MatMul(false, false, s.Cout, ohw, k, 1, w, k, col, ohw, 0, want, ohw)
+			for i, v := range want {
+				if got := out[n*s.Cout*ohw+i]; !sameF32(got, v, exact) {
+					t.Fatalf("shape %d image %d: out[%d] = %v, im2col+MatMul %v", si, n, i, got, v)
+				}
+			}
+			gemm.MatMul(false, true, s.Cout, k, ohw, 1, dout[n*s.Cout*ohw:], ohw, col, ohw, 1, wantDW, k)
+		}
+		for i := range dw {
+			if !sameF32(dw[i], wantDW[i], exact) {
+				t.Fatalf("shape %d: dw[%d] = %v, im2col+MatMul %v", si, i, dw[i], wantDW[i])
+			}
+		}
+		// dx against the adjoint of the convolution in float64.
+		ref := make([]float64, len(x))
+		for n := 0; n < s.N; n++ {
+			for co := 0; co < s.Cout; co++ {
+				for ci := 0; ci < s.Cin; ci++ {
+					for ky := 0; ky < s.KH; ky++ {
+						for kx := 0; kx < s.KW; kx++ {
+							wv := float64(w[((co*s.Cin+ci)*s.KH+ky)*s.KW+kx])
+							for oy := 0; oy < oh; oy++ {
+								iy := padIndex(oy*s.Stride-s.PadTop+ky*s.Dilation, s.H, s.Mode)
+								if iy < 0 {
+									continue
+								}
+								for ox := 0; ox < ow; ox++ {
+									ix := padIndex(ox*s.Stride-s.PadLeft+kx*s.Dilation, s.W, s.Mode)
+									if ix >= 0 {
+										ref[((n*s.Cin+ci)*s.H+int(iy))*s.W+int(ix)] += wv * float64(dout[((n*s.Cout+co)*oh+oy)*ow+ox])
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		checkForward(t, "dx", dx, ref, 1e-5)
 	}
 }

@@ -221,7 +221,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("cannot find this binary to run the workloads in child processes: %w", err)
 	}
 	rep := benchReport{Command: "dinotracker bench " + strings.Join(args, " "), CPU: cpuModel(), CPUs: runtime.NumCPU(),
-		GOMAXPROCS: runtime.GOMAXPROCS(0), Backend: gemm.Backend(), GoVersion: runtime.Version(), LoadBefore: loadAvg(), Small: *small}
+		GOMAXPROCS: runtime.GOMAXPROCS(0), Backend: gemm.Backend() + "/" + gemm.Kernel(), GoVersion: runtime.Version(), LoadBefore: loadAvg(), Small: *small}
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "OPENBLAS_") || strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GOMAXPROCS=") || strings.HasPrefix(kv, "GOMEMLIMIT=") {
 			rep.Env = append(rep.Env, kv)

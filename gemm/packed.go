@@ -1,0 +1,221 @@
+package gemm
+
+import (
+	"fmt"
+
+	"dinotracker/internal/parallel"
+)
+
+// KC is the block length of the inner dimension: every product sums each
+// element's terms in runs of KC (fused multiply-adds in order), adding each
+// run to C in turn. Splitting a product along the inner dimension at
+// multiples of KC therefore leaves its results unchanged.
+const KC = kc
+
+// PackedA is alpha·op(A) packed once into the micro-kernel's layout, for
+// products with many right-hand sides (a convolution's weights against
+// every band of every image). The zero value is empty; Pack fills it and
+// reuses its buffer.
+type PackedA struct {
+	m, k int
+	mPad int // m rounded up to the kernel's mr
+	kern *microKernel
+	data []float32
+}
+
+// M and K give op(A)'s shape.
+func (pa *PackedA) M() int { return pa.m }
+
+// K gives the inner dimension of op(A).
+func (pa *PackedA) K() int { return pa.k }
+
+// packedKernel is the kernel MatMulPacked uses: the assembly one, else the
+// Go definition (slower than gonum's loops, but the packed products have no
+// gonum equivalent).
+func packedKernel() *microKernel {
+	if bestKernel != nil {
+		return bestKernel
+	}
+	return &genericKernel
+}
+
+// Pack stores alpha·op(A) (m×k; A is m×k with row stride lda, or k×m when
+// transA) in slivers: for each kc block of the inner dimension, for each
+// group of mr rows, the block's columns in order, mr values each (rows past
+// m are zero).
+func (pa *PackedA) Pack(transA bool, m, k int, alpha float32, a []float32, lda int) {
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	check("A", a, ar, ac, lda)
+	kern := packedKernel()
+	mr := kern.mr
+	pa.m, pa.k, pa.kern = m, k, kern
+	pa.mPad = (m + mr - 1) / mr * mr
+	if cap(pa.data) < pa.mPad*k {
+		pa.data = make([]float32, pa.mPad*k)
+	}
+	pa.data = pa.data[:pa.mPad*k]
+	slivers := pa.mPad / mr
+	for pc := 0; pc < k; pc += kc {
+		kcb := min(kc, k-pc)
+		block := pa.data[pc*pa.mPad : pc*pa.mPad+pa.mPad*kcb]
+		parallel.For(slivers, max(1, 64*1024/(mr*kcb)), func(lo, hi int) {
+			// packA packs whole slivers of the rows it is given.
+			packA(block[lo*mr*kcb:], a, lda, transA, lo*mr, pc, min(hi*mr, m)-lo*mr, kcb, alpha, mr)
+		})
+	}
+}
+
+// sliver returns the packed values of rows [i, i+mr) for the kc block that
+// starts at pc.
+func (pa *PackedA) sliver(pc, kcb, i int) []float32 {
+	off := pc*pa.mPad + i*kcb
+	return pa.data[off : off+pa.kern.mr*kcb]
+}
+
+// BPacker writes op(B)[pc:pc+kcb, jc:jc+ncb] into dst in slivers of nr
+// columns: dst[s·kcb·nr + p·nr + j] = op(B)[pc+p, jc+s·nr+j], zero for
+// columns at or past ncb. scratch has room for max(kcb, ncb) values and is
+// the caller's to use. A packer is called from several goroutines at once
+// (on disjoint dst), so it must not write shared state.
+//
+// A packer lets a product read a matrix that is never stored, such as a
+// convolution's im2col matrix gathered straight from the image.
+type BPacker func(dst, scratch []float32, pc, jc, kcb, ncb, nr int)
+
+// MatrixB is the BPacker of a stored matrix: op(B) is B (k×n, row stride
+// ldb) or, when trans, Bᵀ with B n×k.
+func MatrixB(trans bool, b []float32, ldb int) BPacker {
+	return func(dst, _ []float32, pc, jc, kcb, ncb, nr int) {
+		packB(dst, b, ldb, trans, pc, jc, kcb, ncb, nr)
+	}
+}
+
+// ScatterSlivers stores row p of a packed B block: for t < ncb,
+// dst[(t/nr)·kcb·nr + p·nr + t%nr] = row[t], zero for t in [ncb, ⌈ncb/nr⌉·nr).
+// Packers that gather one row of op(B) at a time use it.
+func ScatterSlivers(dst, row []float32, p, kcb, ncb, nr int) {
+	full := ncb / nr
+	switch nr {
+	case 32:
+		for s := 0; s < full; s++ {
+			o := s*kcb*nr + p*nr
+			*(*[32]float32)(dst[o : o+32]) = *(*[32]float32)(row[s*32 : s*32+32])
+		}
+	case 16:
+		for s := 0; s < full; s++ {
+			o := s*kcb*nr + p*nr
+			*(*[16]float32)(dst[o : o+16]) = *(*[16]float32)(row[s*16 : s*16+16])
+		}
+	default:
+		for s := 0; s < full; s++ {
+			o := s*kcb*nr + p*nr
+			copy(dst[o:o+nr], row[s*nr:s*nr+nr])
+		}
+	}
+	if rest := ncb - full*nr; rest > 0 {
+		o := full*kcb*nr + p*nr
+		copy(dst[o:o+rest], row[full*nr:ncb])
+		clear(dst[o+rest : o+nr])
+	}
+}
+
+// MatMulPacked computes C = op(A)·B + beta·C for a packed A (m×k, alpha
+// folded in) and a B (k×n) supplied by packB; C is m×n with row stride ldc.
+// The work is spread over GOMAXPROCS goroutines by columns of C (each packs
+// its own part of B) or, when C has few columns, by rows. Each element of C
+// accumulates over the inner dimension in the same order as MatMul's, so
+// the results equal MatMul's with the same kernel bit for bit.
+func MatMulPacked(pa *PackedA, n int, packB BPacker, beta float32, c []float32, ldc int) {
+	m, k := pa.m, pa.k
+	if m == 0 || n == 0 {
+		return
+	}
+	check("C", c, m, n, ldc)
+	if beta != 1 {
+		parallel.For(m, max(1, 1<<16/n), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				row := c[i*ldc : i*ldc+n]
+				if beta == 0 {
+					clear(row)
+				} else {
+					for j := range row {
+						row[j] *= beta
+					}
+				}
+			}
+		})
+	}
+	if k == 0 {
+		return
+	}
+	mr, nr := pa.kern.mr, pa.kern.nr
+	w := parallel.Workers()
+	colSlivers := (n + nr - 1) / nr
+	rowSlivers := pa.mPad / mr
+	if colSlivers >= 4*w || colSlivers >= rowSlivers {
+		parallel.For(colSlivers, max(1, (colSlivers+w-1)/w), func(lo, hi int) {
+			pa.run(0, m, lo*nr, min(hi*nr, n), packB, c, ldc)
+		})
+		return
+	}
+	parallel.For(rowSlivers, max(1, (rowSlivers+w-1)/w), func(lo, hi int) {
+		pa.run(lo*mr, min(hi*mr, m), 0, n, packB, c, ldc)
+	})
+}
+
+// run computes rows [i0, i1) × columns [j0, j1) of C; i0 is a multiple of
+// mr.
+func (pa *PackedA) run(i0, i1, j0, j1 int, packB BPacker, c []float32, ldc int) {
+	kern := pa.kern
+	mr, nr := kern.mr, kern.nr
+	bufs := packPool.Get().(*packBufs)
+	defer packPool.Put(bufs)
+	if len(bufs.s) < max(kc, nc) {
+		bufs.s = make([]float32, max(kc, nc))
+	}
+	var tileBuf [maxMR * maxNR]float32
+	tile := tileBuf[:mr*nr]
+	for jc := j0; jc < j1; jc += nc {
+		ncb := min(nc, j1-jc)
+		for pc := 0; pc < pa.k; pc += kc {
+			kcb := min(kc, pa.k-pc)
+			bp := bufs.b[:(ncb+nr-1)/nr*nr*kcb]
+			packB(bp, bufs.s, pc, jc, kcb, ncb, nr)
+			for ic := i0; ic < i1; ic += mc {
+				mcb := min(mc, i1-ic)
+				for ir := 0; ir < mcb; ir += mr {
+					rows := min(mr, mcb-ir)
+					ap := pa.sliver(pc, kcb, ic+ir)
+					for jr := 0; jr < ncb; jr += nr {
+						cols := min(nr, ncb-jr)
+						bs := bp[jr*kcb : (jr+nr)*kcb]
+						ci := (ic+ir)*ldc + jc + jr
+						if rows == mr && cols == nr {
+							kern.fn(kcb, ap, bs, c[ci:], ldc)
+							continue
+						}
+						clear(tile)
+						kern.fn(kcb, ap, bs, tile, nr)
+						for r := 0; r < rows; r++ {
+							crow := c[ci+r*ldc : ci+r*ldc+cols]
+							for j := range crow {
+								crow[j] += tile[r*nr+j]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// String describes the packed matrix, for errors and logs.
+func (pa *PackedA) String() string {
+	if pa.kern == nil {
+		return "PackedA(empty)"
+	}
+	return fmt.Sprintf("PackedA(%d×%d, %s kernel)", pa.m, pa.k, pa.kern.name)
+}
