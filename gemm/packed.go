@@ -219,3 +219,36 @@ func (pa *PackedA) String() string {
 	}
 	return fmt.Sprintf("PackedA(%d×%d, %s kernel)", pa.m, pa.k, pa.kern.name)
 }
+
+// Micro is the register-blocked micro-kernel behind Sgemm and MatMulPacked,
+// for fused drivers that lay out their operands themselves (the ViT's
+// attention writes its scores straight into the packed layout of the next
+// product).
+type Micro struct{ k *microKernel }
+
+// MicroKernel returns the kernel MatMulPacked uses: the fastest assembly
+// kernel on this CPU, else the Go definition.
+func MicroKernel() Micro { return Micro{packedKernel()} }
+
+// MR is the number of rows of C one call computes.
+func (m Micro) MR() int { return m.k.mr }
+
+// NR is the number of columns of C one call computes.
+func (m Micro) NR() int { return m.k.nr }
+
+// Name names the kernel ("avx512", "avx2" or "go").
+func (m Micro) Name() string { return m.k.name }
+
+// Run adds the MR×NR product of packed slivers to c (row stride ldc):
+// c[i][j] += Σ_{p<kc} a[p·MR+i]·b[p·NR+j], summing each element's kc terms
+// in order with fused multiply-adds (the Go kernel with separate
+// multiplies and adds). It panics when a slice is too short.
+func (m Micro) Run(kc int, a, b, c []float32, ldc int) {
+	if kc <= 0 {
+		return
+	}
+	_ = a[kc*m.k.mr-1]
+	_ = b[kc*m.k.nr-1]
+	_ = c[(m.k.mr-1)*ldc+m.k.nr-1]
+	m.k.fn(kc, a, b, c, ldc)
+}

@@ -56,6 +56,20 @@ func BenchmarkConv2d(b *testing.B) {
 				}
 				b.ReportMetric(2*s.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
+			b.Run(fmt.Sprintf("dw/%s/N=%d", c.name, n), func(b *testing.B) {
+				dw := make([]float32, len(w))
+				for b.Loop() {
+					Conv2dBackward(nil, dw, nil, out, x, w, s, ws)
+				}
+				b.ReportMetric(s.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+			b.Run(fmt.Sprintf("dx/%s/N=%d", c.name, n), func(b *testing.B) {
+				dx := make([]float32, len(x))
+				for b.Loop() {
+					Conv2dBackward(dx, nil, nil, out, x, w, s, ws)
+				}
+				b.ReportMetric(s.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
 		}
 	}
 }

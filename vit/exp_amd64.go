@@ -13,3 +13,9 @@ func expShiftSumAVX2(x []float32, shift float32) float32
 
 //go:noescape
 func maxAVX2(x []float32) float32
+
+//go:noescape
+func expLanes8AVX2(x *float32, rows, stride int, shift, sums *float32)
+
+//go:noescape
+func maxLanes8AVX2(x *float32, rows, stride int, mx *float32)

@@ -173,3 +173,79 @@ mloop:
 	VZEROUPPER
 	MOVSS X0, ret+24(FP)
 	RET
+
+// Lane-wise softmax helpers for the fused attention: each works on a strip of
+// 8 lanes (one YMM register) down rows that lie stride bytes apart, with one
+// shift and one sum per lane. The exponential is expShiftSumAVX2's (and so
+// expNeg's): the constants are expconst<> from exp_amd64.s.
+
+// func expLanes8AVX2(x *float32, rows, stride int, shift, sums *float32)
+// For r < rows, lanes l < 8: v = x[r·stride/4 + l]; x[...] = exp(max(v − shift[l], −87));
+// sums[l] = Σ_r of the new values (float32, in row order).
+TEXT ·expLanes8AVX2(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ rows+8(FP), CX
+	MOVQ stride+16(FP), DX
+	MOVQ shift+24(FP), AX
+	MOVQ sums+32(FP), BX
+	VMOVUPS (AX), Y15
+	VMOVUPS expconst<>+0(SB), Y14
+	VMOVUPS expconst<>+32(SB), Y13
+	VMOVUPS expconst<>+64(SB), Y12
+	VMOVUPS expconst<>+96(SB), Y11
+	VMOVUPS expconst<>+128(SB), Y10
+	VMOVUPS expconst<>+352(SB), Y9
+	VXORPS Y8, Y8, Y8
+	TESTQ CX, CX
+	JZ edone
+eloop:
+	VMOVUPS (SI), Y0
+	VSUBPS Y15, Y0, Y0
+	VMAXPS Y14, Y0, Y0
+	VMOVAPS Y12, Y1
+	VFMADD231PS Y13, Y0, Y1
+	VSUBPS Y12, Y1, Y2
+	VPSUBD Y12, Y1, Y3
+	VFNMADD231PS Y11, Y2, Y0
+	VFNMADD231PS Y10, Y2, Y0
+	VMOVUPS expconst<>+160(SB), Y4
+	VFMADD213PS expconst<>+192(SB), Y0, Y4
+	VFMADD213PS expconst<>+224(SB), Y0, Y4
+	VFMADD213PS expconst<>+256(SB), Y0, Y4
+	VFMADD213PS expconst<>+288(SB), Y0, Y4
+	VFMADD213PS expconst<>+320(SB), Y0, Y4
+	VMULPS Y0, Y0, Y5
+	VFMADD213PS Y0, Y5, Y4
+	VADDPS Y9, Y4, Y4
+	VPSLLD $23, Y3, Y3
+	VPADDD Y9, Y3, Y3
+	VMULPS Y3, Y4, Y4
+	VMOVUPS Y4, (SI)
+	VADDPS Y4, Y8, Y8
+	ADDQ DX, SI
+	DECQ CX
+	JNZ eloop
+edone:
+	VMOVUPS Y8, (BX)
+	VZEROUPPER
+	RET
+
+// func maxLanes8AVX2(x *float32, rows, stride int, mx *float32)
+// mx[l] = max(mx[l], max_r x[r·stride/4 + l]) for lanes l < 8.
+TEXT ·maxLanes8AVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ rows+8(FP), CX
+	MOVQ stride+16(FP), DX
+	MOVQ mx+24(FP), BX
+	VMOVUPS (BX), Y0
+	TESTQ CX, CX
+	JZ mdone
+mloop8:
+	VMAXPS (SI), Y0, Y0
+	ADDQ DX, SI
+	DECQ CX
+	JNZ mloop8
+mdone:
+	VMOVUPS Y0, (BX)
+	VZEROUPPER
+	RET

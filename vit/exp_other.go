@@ -7,3 +7,11 @@ const useAVX2 = false
 func expShiftSumAVX2(x []float32, shift float32) float32 { panic("vit: no AVX2 kernel in this build") }
 
 func maxAVX2(x []float32) float32 { panic("vit: no AVX2 kernel in this build") }
+
+func expLanes8AVX2(x *float32, rows, stride int, shift, sums *float32) {
+	panic("vit: no AVX2 kernel in this build")
+}
+
+func maxLanes8AVX2(x *float32, rows, stride int, mx *float32) {
+	panic("vit: no AVX2 kernel in this build")
+}

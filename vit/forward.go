@@ -78,6 +78,8 @@ func Normalize(chw []float32, h, w int) {
 // workspace holds the per-forward buffers, reused through Model.pool.
 type workspace struct {
 	x, h, qkv, attn, mlp, hid, scores, cols []float32
+	kp, vp                                  []float32      // fused attention: packed K and Vᵀ of every head
+	asc                                     []*attnScratch // fused attention: per-worker buffers
 }
 
 func grow(b []float32, n int) []float32 {
@@ -277,7 +279,7 @@ func (m *Model) block(ws *workspace, b *Block, T int) {
 	ws.attn = grow(ws.attn, T*D)
 	layerNorm(ws.h, x, b.Norm1W, b.Norm1B, T, D)
 	linear(ws.qkv, ws.h, b.QKVW, b.QKVB, T, D, 3*D)
-	m.attention(ws, T)
+	m.attentionFused(ws, T)
 	linear(ws.h, ws.attn, b.ProjW, b.ProjB, T, D, D)
 	residual(x, ws.h, b.LS1, T, D)
 
@@ -323,7 +325,8 @@ func residual(x, y, gamma []float32, T, D int) {
 }
 
 // attention computes softmax(q·kᵀ/√d)·v for every head from ws.qkv into
-// ws.attn. Work is split into (head, tile of attnTile query rows) items run
+// ws.attn with two plain GEMMs per tile; the forward pass uses
+// attentionFused, and this is the reference it is tested against. Work is split into (head, tile of attnTile query rows) items run
 // in parallel; each computes its scores with one GEMM, exponentiates them in
 // place (max-subtracted), multiplies the unnormalised weights by v with a
 // second GEMM and divides the tile's rows by their sums. No worker holds
