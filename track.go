@@ -139,40 +139,15 @@ func (t *Tracker) Track(ctx context.Context, queries []Query) (*Tracks, error) {
 	} else if gpu := t.openGPU(ctx, core, s.refined); gpu != nil {
 		defer gpu.Close()
 	}
-	batch := opt.Batch
-	if batch <= 0 {
-		batch = max(1, int((256<<20)/(int64(s.T)*int64(s.refined.C)*4)))
+	start := time.Now()
+	prog := func(stage string, done, total int) {
+		if t.progress != nil {
+			t.progress(Progress{Stage: stage, Done: done, Total: total, Elapsed: time.Since(start)})
+		}
 	}
 	sx, sy := float64(s.W)/float64(s.inW), float64(s.H)/float64(s.inH) // input → model pixels
-	start := time.Now()
-	for b0 := 0; b0 < len(queries); b0 += batch {
-		b1 := min(b0+batch, len(queries))
-		cq := make([]coreQuery, b1-b0)
-		for i, q := range queries[b0:b1] {
-			cq[i] = coreQuery{X: q.X * sx, Y: q.Y * sy, T: q.T}
-		}
-		prog := func(stage string, done, total int) {
-			if t.progress != nil {
-				t.progress(Progress{Stage: stage, Done: done, Total: total, Elapsed: time.Since(start)})
-			}
-		}
-		res, err := core.run(ctx, cq, opt.Occlusion, false, prog)
-		if err != nil {
-			return nil, fmt.Errorf("dinotracker: track: %w", err)
-		}
-		for i := range cq {
-			k := b0 + i
-			for f := 0; f < s.T; f++ {
-				p := res.traj[i][f]
-				out.Points[k][f] = [2]float32{float32(float64(p[0]) / sx), float32(float64(p[1]) / sy)}
-				out.Occluded[k][f] = res.occluded[i][f]
-				out.Confidence[k][f] = res.conf[i][f]
-			}
-			q := queries[k]
-			out.Points[k][q.T] = [2]float32{float32(q.X), float32(q.Y)}
-			out.Occluded[k][q.T] = false
-			out.Confidence[k][q.T] = 1
-		}
+	if err := trackBatches(ctx, core, queries, sx, sy, opt, prog, out); err != nil {
+		return nil, fmt.Errorf("dinotracker: track: %w", err)
 	}
 	t.log.Info("track done", "queries", len(queries), "frames", s.T, "seconds", fmt.Sprintf("%.2f", time.Since(start).Seconds()))
 	return out, nil

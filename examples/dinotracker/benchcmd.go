@@ -117,13 +117,15 @@ type benchSizes struct {
 	headQueries  int // queries of the per-query head (64)
 	batchQueries int // queries of the batched head (256)
 	headFrames   int // target frames of the head workloads (8)
+	occFrames    int // frames of the occlusion workload (50)
+	occQueries   int // queries of the occlusion workload (4)
 }
 
 var realSizes = benchSizes{H: 476, W: 854, C: 1024, gemmN: 2048, vitSDepth: 12, vitLDepth: 16, videoT: 24,
-	points: 512, lossPoints: 256, headQueries: 64, batchQueries: 256, headFrames: 8}
+	points: 512, lossPoints: 256, headQueries: 64, batchQueries: 256, headFrames: 8, occFrames: 50, occQueries: 4}
 
 var smallSizes = benchSizes{H: 56, W: 98, C: 1024, gemmN: 192, vitSDepth: 2, vitLDepth: 2, videoT: 6,
-	points: 64, lossPoints: 32, headQueries: 8, batchQueries: 16, headFrames: 2}
+	points: 64, lossPoints: 32, headQueries: 8, batchQueries: 16, headFrames: 2, occFrames: 4, occQueries: 2}
 
 // benchWorkload is one row of the bench command.
 type benchWorkload struct {
@@ -142,7 +144,7 @@ var benchWorkloads = []benchWorkload{
 	{name: "iter-late", run: benchIter(true)},
 	{name: "head", run: benchHead},
 	{name: "head-batched", run: benchHeadBatched},
-	{name: "occlusion", why: "measured by the engine benchmark instead: go test -run ^$ -bench TrackPaperSize . (Track with occlusion at 67×121×1024)"},
+	{name: "occlusion", run: benchOcclusion},
 }
 
 func benchNames() []string {
@@ -719,6 +721,66 @@ func benchHeadBatched(ctx context.Context, o benchOpts) (*benchResult, error) {
 	return &benchResult{Unit: "query·frame", Runs: tm.wall, CPURuns: tm.cpu, FLOP: headEvalFLOP(c, p),
 		What: fmt.Sprintf("corr.Cosine for %d queries at once + Head.ForwardCost per query, %d×%d×%d features, %d frames",
 			nq, hd.g.GH, hd.g.GW, c, nf)}, nil
+}
+
+// benchOcclusion times dinotracker.TrackFeatures — the engine Track runs —
+// with the occlusion step on T frames of refined features that all resemble
+// one another (so nearly every frame is an anchor: the reference's costly
+// case, ~49 anchors at T = 50), per query, and reports beside it the same
+// queries tracked without occlusion.
+func benchOcclusion(ctx context.Context, o benchOpts) (*benchResult, error) {
+	g := dinotracker.NewHeadGeometry(o.sz.W, o.sz.H)
+	c, p, T, nq := o.sz.C, g.Tokens(), o.sz.occFrames, o.sz.occQueries
+	r := rand.New(rand.NewPCG(8, 8))
+	base := benchRand(r, c*p, 1)
+	feats := make(dinotracker.MemoryFeatures, T)
+	for t := range feats {
+		f := benchRand(r, c*p, 0.3)
+		for i := range f {
+			f[i] += base[i]
+		}
+		feats[t] = f
+	}
+	head := dinotracker.NewHead(rand.New(rand.NewPCG(2, 0x4ead)))
+	qs := make([]dinotracker.Query, nq)
+	for i := range qs {
+		qs[i] = dinotracker.Query{X: 7 + r.Float64()*float64(o.sz.W-14), Y: 7 + r.Float64()*float64(o.sz.H-14), T: i * T / nq}
+	}
+	noOcc := dinotracker.DefaultTrackOptions()
+	noOcc.Occlusion.Skip = true
+	trackOnly, err := timeRuns(ctx, 1, func() error {
+		_, err := dinotracker.TrackFeatures(ctx, o.sz.W, o.sz.H, c, T, head, feats, qs, noOcc)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var anchors int
+	tm, err := timeRuns(ctx, o.repeat, func() error {
+		tr, err := dinotracker.TrackFeatures(ctx, o.sz.W, o.sz.H, c, T, head, feats, qs, dinotracker.DefaultTrackOptions())
+		if err != nil {
+			return err
+		}
+		anchors = 0
+		for i := range qs {
+			for f := 0; f < T; f++ {
+				if tr.Confidence[i][f] >= dinotracker.ConfidenceThreshold {
+					anchors++
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	tm = tm.per(nq)
+	trackOnly = trackOnly.per(nq)
+	return &benchResult{Unit: "query", Runs: tm.wall, CPURuns: tm.cpu,
+		What: fmt.Sprintf("TrackFeatures with occlusion, %d queries × %d frames of %d×%d×%d features, default (PyTorch-init) head",
+			nq, T, g.GH, g.GW, c),
+		Note: fmt.Sprintf("tracking alone (occlusion skipped): %.3g s per query = %.3g ms per query·frame; occlusion run / tracking = %.1f×; %.1f visible frames per query",
+			median(trackOnly.wall), 1000*median(trackOnly.wall)/float64(T), median(tm.wall)/median(trackOnly.wall), float64(anchors)/float64(nq))}, nil
 }
 
 // ---- one training iteration (PaperConfig sizes, synthetic data) ----
