@@ -49,9 +49,13 @@
 // # Build tags
 //
 //   - (none): pure Go everywhere; CGO_ENABLED=0 go build ./... works. On
-//     amd64 CPUs with AVX2 and FMA, matrix products use a packed SGEMM with a
-//     Go-assembly micro-kernel, and the attention softmax a Go-assembly
-//     exponential; elsewhere the Go loops run.
+//     amd64, matrix products use a packed SGEMM with a Go-assembly
+//     micro-kernel (AVX-512 12×32 where the CPU has it, else AVX2/FMA 6×16;
+//     both give identical bits), convolutions are implicit GEMMs on the same
+//     kernel, the ViT's attention is fused (online softmax, scores written
+//     in the kernel's packed layout) and the softmax exponential, BlurPool
+//     and the refiner rows have Go-assembly kernels; elsewhere the Go loops
+//     run.
 //   - noasm: forces the Go loops (SGEMM through gonum's implementation).
 //   - openblas: matrix products go to OpenBLAS through gonum.org/v1/netlib
 //     (apt-get install libopenblas-dev; CGO_LDFLAGS=-lopenblas). Results

@@ -323,9 +323,11 @@ func (s ConvShape) direct() bool {
 // shapes; b may be nil). Nothing needs caching for the backward pass beyond
 // x and w. ws may be nil (a temporary workspace is used).
 //
-// General convolutions go through im2col + gemm.MatMul, in bands of output
-// rows bounded by ws.MaxCol; depthwise ones (Groups = Cin = Cout) run a
-// direct loop parallel over (image, channel) planes.
+// General convolutions are implicit GEMMs: the weights are packed once
+// (gemm.PackedA) and the im2col values gathered straight into the GEMM's
+// packed panels (gemm.MatMulPacked), so no im2col matrix is ever stored;
+// 1×1 ones multiply the input directly; depthwise ones (Groups = Cin =
+// Cout) run row kernels parallel over (image, channel) planes.
 func Conv2dForward(out, x, w, b []float32, s ConvShape, ws *ConvWorkspace) {
 	s = s.norm()
 	s.validate("Conv2dForward")
