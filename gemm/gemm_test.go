@@ -89,6 +89,12 @@ func BenchmarkSgemm(b *testing.B) {
 		{"vitS_scores_256x8108x64", 256, 8108, 64, true},
 		{"vitL_qkv_8108x3072x1024", 8108, 3072, 1024, true},
 		{"vitL_fc2_8108x1024x4096", 8108, 1024, 4096, true},
+		// Delta-DINO's convolutions as GEMMs (im2col form): the 64→128
+		// layer's forward on 16384 output pixels and its weight gradient,
+		// and the 256→1024 layer's forward on its 60×107 outputs.
+		{"conv1fwd_128x16384x1600", 128, 16384, 1600, false},
+		{"conv1dw_128x1600x16384", 128, 1600, 16384, true},
+		{"conv3fwd_1024x6420x6400", 1024, 6420, 6400, false},
 	}
 	kernels := []*microKernel{bestKernel}
 	if Backend() == "go" {
