@@ -291,10 +291,8 @@ func (m *Model) block(ws *workspace, b *Block, T int) {
 		mlp, hid := ws.mlp, ws.hid
 		parallel.For(T, 64, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
-				row, dst := mlp[r*2*H:(r+1)*2*H], hid[r*H:(r+1)*H]
-				for i := range dst {
-					dst[i] = silu(row[i]) * row[H+i]
-				}
+				row := mlp[r*2*H : (r+1)*2*H]
+				siluMulRow(hid[r*H:(r+1)*H], row[:H], row[H:])
 			}
 		})
 		linear(ws.h, hid, b.FC2W, b.FC2B, T, H, D)
@@ -303,9 +301,7 @@ func (m *Model) block(ws *workspace, b *Block, T int) {
 		linear(ws.mlp, ws.h, b.FC1W, b.FC1B, T, D, H)
 		mlp := ws.mlp
 		parallel.For(T*H, 4096, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				mlp[i] = geluErf(mlp[i])
-			}
+			geluRow(mlp[lo:hi])
 		})
 		linear(ws.h, ws.mlp, b.FC2W, b.FC2B, T, H, D)
 	}

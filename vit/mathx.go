@@ -58,15 +58,3 @@ func expNeg(x float32) float32 {
 	p = p*r*r + r + 1
 	return p * math.Float32frombits(uint32(ni+127)<<23)
 }
-
-// geluErf is the exact GELU, x·Φ(x) = x/2·(1+erf(x/√2)), in float64.
-func geluErf(x float32) float32 {
-	v := float64(x)
-	return float32(0.5 * v * (1 + math.Erf(v/math.Sqrt2)))
-}
-
-// silu is x·σ(x).
-func silu(x float32) float32 {
-	v := float64(x)
-	return float32(v / (1 + math.Exp(-v)))
-}
