@@ -89,6 +89,12 @@ func BatchNormRunningUpdate(runMean, runVar, mean, variance []float32, count int
 // where the means run over (N, HW). mean and variance are the forward's
 // caches. dx, dgamma, dbeta may be nil.
 func BatchNormTrainBackward(dx, dgamma, dbeta, dout, x, mean, variance, gamma []float32, n, c, hw int, eps float32) {
+	batchNormTrainBackward(dx, dgamma, dbeta, dout, x, mean, variance, gamma, n, c, hw, eps, true)
+}
+
+// batchNormTrainBackward is BatchNormTrainBackward; with accumulate false
+// it overwrites dx instead of adding to it, and dx may then alias dout.
+func batchNormTrainBackward(dx, dgamma, dbeta, dout, x, mean, variance, gamma []float32, n, c, hw int, eps float32, accumulate bool) {
 	m := n * c * hw
 	checkLen("BatchNormTrainBackward", "dout", dout, m)
 	checkLen("BatchNormTrainBackward", "x", x, m)
@@ -125,8 +131,14 @@ func BatchNormTrainBackward(dx, dgamma, dbeta, dout, x, mean, variance, gamma []
 			for i := 0; i < n; i++ {
 				dy, xs := dout[(i*c+ch)*hw:(i*c+ch+1)*hw], x[(i*c+ch)*hw:(i*c+ch+1)*hw]
 				dxs := dx[(i*c+ch)*hw : (i*c+ch+1)*hw]
-				for j, g := range dy {
-					dxs[j] += k * (g - mdy - (xs[j]-mu32)*cx)
+				if accumulate {
+					for j, g := range dy {
+						dxs[j] += k * (g - mdy - (xs[j]-mu32)*cx)
+					}
+				} else {
+					for j, g := range dy {
+						dxs[j] = k * (g - mdy - (xs[j]-mu32)*cx)
+					}
 				}
 			}
 		}

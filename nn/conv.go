@@ -487,3 +487,10 @@ func KaimingUniform(w []float32, fanIn int, u func() float64) {
 		w[i] = float32((2*u() - 1) * b)
 	}
 }
+
+func growU(b []uint64, n int) []uint64 {
+	if cap(b) < n {
+		return make([]uint64, n)
+	}
+	return b[:n]
+}

@@ -33,8 +33,9 @@ func (s *DeltaDINOStage) conv(n, h, w int) ConvShape {
 // stageCache holds one stage's activations of a training forward.
 type stageCache struct {
 	in       []float32 // stage input [n, Cin, h, w] (aliases the previous stage's output)
-	conv     []float32 // conv output [n, Cout, h, w] (BatchNorm input)
-	act      []float32 // BN output, ReLU applied in place
+	conv     []float32 // conv output [n, Cout, h, w] (BatchNorm input); training only
+	act      []float32 // BN output, ReLU applied in place; only for a stage without BlurPool (else DeltaDINO.scratch)
+	mask     []uint64  // ReLU mask of a training forward: bit i set where act[i] > 0
 	mean, vr []float32 // BN batch statistics
 	out      []float32 // BlurPool output (the next stage's input) or nil
 	h, w     int
@@ -51,9 +52,13 @@ type stageCache struct {
 // first three. The 60×107 CNN map is then sampled bilinearly at the ViT
 // token centres (AlignGrid; align_corners, border padding).
 //
-// Forward in training mode caches every activation for Backward (about
-// 460 MB per 476×854 frame); eval mode caches nothing. A DeltaDINO must not
-// be used from two goroutines at once.
+// Forward in training mode keeps what Backward needs: each stage's input
+// and conv output, the ReLU mask as bits, and the BatchNorm statistics
+// (about 330 MB per 476×854 frame); a stage's BatchNorm/ReLU output that
+// only feeds its BlurPool lives in one scratch buffer shared by all stages
+// (which Backward then reuses for gradients).
+// Eval mode keeps only the BlurPool outputs. A DeltaDINO must not be used
+// from two goroutines at once.
 type DeltaDINO struct {
 	Stages               []*DeltaDINOStage
 	VitStride, Patch     int     // 7, 14
@@ -63,8 +68,9 @@ type DeltaDINO struct {
 	cache                []stageCache
 	n, gh, gw, h8, w8    int
 	cnnOut, grid, output []float32
-	trained              bool // the latest Forward was a training one
-	gbuf                 [3][]float32
+	trained              bool         // the latest Forward was a training one
+	gbuf                 [3][]float32 // Backward: [0] a BlurPool stage's activation gradient (= scratch), [1], [2] stage-output gradients
+	scratch              []float32    // Forward: BN/ReLU output of a BlurPool stage (and its conv output in eval mode)
 }
 
 // NewDeltaDINO returns Delta-DINO with DINO-Tracker's default architecture
@@ -180,26 +186,46 @@ func (d *DeltaDINO) Forward(frames []float32, n, h, w int, train bool) (out []fl
 		cs := s.conv(n, h, w)
 		c := &d.cache[i]
 		c.in, c.h, c.w = x, h, w
-		c.conv = growF(c.conv, cs.OutLen())
-		Conv2dForward(c.conv, x, s.Weight.Data, s.Bias.Data, cs, &d.ws)
 		hw := h * w
-		c.act = growF(c.act, len(c.conv))
+		// act: the BN (and ReLU) output. A BlurPool stage's lives in the
+		// shared scratch (only BlurPool reads it; Backward needs just the
+		// ReLU mask); the last stage's is the CNN output and stays.
+		var conv, act []float32
+		if s.Blur {
+			d.scratch = growF(d.scratch, cs.OutLen())
+			act = d.scratch
+		} else {
+			c.act = growF(c.act, cs.OutLen())
+			act = c.act
+		}
+		if train {
+			c.conv = growF(c.conv, cs.OutLen())
+			conv = c.conv
+		} else {
+			conv = act // BatchNormEvalForward works in place
+		}
+		Conv2dForward(conv, x, s.Weight.Data, s.Bias.Data, cs, &d.ws)
 		if train {
 			c.mean, c.vr = growF(c.mean, s.Cout), growF(c.vr, s.Cout)
-			BatchNormTrainForward(c.act, c.mean, c.vr, c.conv, s.Gamma.Data, s.Beta.Data, n, s.Cout, hw, d.Eps)
+			BatchNormTrainForward(act, c.mean, c.vr, conv, s.Gamma.Data, s.Beta.Data, n, s.Cout, hw, d.Eps)
 			BatchNormRunningUpdate(s.RunningMean, s.RunningVar, c.mean, c.vr, n*hw, d.Momentum)
 			s.NumBatchesTracked++
 		} else {
-			BatchNormEvalForward(c.act, c.conv, s.Gamma.Data, s.Beta.Data, s.RunningMean, s.RunningVar, n, s.Cout, hw, d.Eps)
+			BatchNormEvalForward(act, conv, s.Gamma.Data, s.Beta.Data, s.RunningMean, s.RunningVar, n, s.Cout, hw, d.Eps)
 		}
 		if s.ReLU {
-			ReLUForward(c.act, c.act)
+			if train {
+				c.mask = growU(c.mask, (len(act)+63)/64)
+				reluForwardMask(act, c.mask)
+			} else {
+				ReLUForward(act, act)
+			}
 		}
-		x = c.act
+		x = act
 		if s.Blur {
 			bs := BlurPoolShape(n, s.Cout, h, w)
 			c.out = growF(c.out, bs.OutLen())
-			Conv2dForward(c.out, c.act, d.filt(s.Cout), nil, bs, &d.ws)
+			Conv2dForward(c.out, act, d.filt(s.Cout), nil, bs, &d.ws)
 			h, w = bs.OutH(), bs.OutW()
 			x = c.out
 			nblur++
@@ -245,38 +271,49 @@ func (d *DeltaDINO) Backward(dout []float32) {
 	n := d.n
 	last := d.Stages[len(d.Stages)-1]
 	checkLen("DeltaDINO.Backward", "dout", dout, n*last.Cout*d.gh*d.gw)
-	size := 0
-	for i := range d.Stages {
-		size = max(size, len(d.cache[i].conv))
+	// gbuf[0] holds a BlurPool stage's activation gradient (then, in place,
+	// its conv-output gradient); gbuf[1] and gbuf[2] alternate as the
+	// gradient of a stage's output and of its input.
+	sizeA, sizeB := 0, len(d.cnnOut)
+	for i, s := range d.Stages {
+		c := &d.cache[i]
+		if s.Blur {
+			sizeA = max(sizeA, len(c.conv))
+		}
+		if i > 0 {
+			sizeB = max(sizeB, len(c.in))
+		}
 	}
-	for i := range d.gbuf {
-		d.gbuf[i] = growF(d.gbuf[i], size)
-	}
+	// The forward's scratch is free now: it becomes gbuf[0].
+	d.scratch = growF(d.scratch, sizeA)
+	d.gbuf[0] = d.scratch
+	d.gbuf[1] = growF(d.gbuf[1], sizeB)
+	d.gbuf[2] = growF(d.gbuf[2], sizeB)
 	zero := func(i, m int) []float32 { b := d.gbuf[i][:m]; clear(b); return b }
 
-	gi := 0 // d.gbuf[gi] holds ∂L/∂(stage output)
+	gi := 1 // d.gbuf[gi] holds ∂L/∂(stage output)
 	g := zero(gi, len(d.cnnOut))
 	GridSampleBackward(g, nil, dout, d.cnnOut, d.grid, n, last.Cout, d.h8, d.w8, d.gh, d.gw, alignOpts)
 	for i := len(d.Stages) - 1; i >= 0; i-- {
 		s, c := d.Stages[i], &d.cache[i]
-		ai, dact := gi, g
+		dact := g
 		if s.Blur {
-			ai = (gi + 1) % 3
-			dact = zero(ai, len(c.act))
-			Conv2dBackward(dact, nil, nil, g, c.act, d.filt(s.Cout), BlurPoolShape(n, s.Cout, c.h, c.w), &d.ws)
+			dact = zero(0, len(c.conv))
+			// The input gradient of the (fixed-filter) depthwise BlurPool does
+			// not read its input: any buffer of the right length will do.
+			Conv2dBackward(dact, nil, nil, g, c.conv, d.filt(s.Cout), BlurPoolShape(n, s.Cout, c.h, c.w), &d.ws)
 		}
 		if s.ReLU {
-			reluMask(dact, c.act)
+			reluMaskBits(dact, c.mask)
 		}
-		ci := (ai + 1) % 3
-		dconv := zero(ci, len(c.conv))
-		BatchNormTrainBackward(dconv, s.Gamma.Grad, s.Beta.Grad, dact, c.conv, c.mean, c.vr, s.Gamma.Data, n, s.Cout, c.h*c.w, d.Eps)
-		xi := 3 - ai - ci
+		// BatchNorm backward in place: dact becomes ∂L/∂conv.
+		batchNormTrainBackward(dact, s.Gamma.Grad, s.Beta.Grad, dact, c.conv, c.mean, c.vr, s.Gamma.Data, n, s.Cout, c.h*c.w, d.Eps, false)
 		var dx []float32
+		xi := 3 - gi
 		if i > 0 {
 			dx = zero(xi, len(c.in))
 		}
-		Conv2dBackward(dx, s.Weight.Grad, s.Bias.Grad, dconv, c.in, s.Weight.Data, s.conv(n, c.h, c.w), &d.ws)
+		Conv2dBackward(dx, s.Weight.Grad, s.Bias.Grad, dact, c.in, s.Weight.Data, s.conv(n, c.h, c.w), &d.ws)
 		gi, g = xi, dx
 	}
 }
@@ -285,13 +322,42 @@ func (d *DeltaDINO) Backward(dout []float32) {
 // Forward, before alignment (owned by d).
 func (d *DeltaDINO) CNNOut() []float32 { return d.cnnOut }
 
-// reluMask zeroes g where act ≤ 0 (ReLU backward in place on a scratch
-// gradient that this package owns).
-func reluMask(g, act []float32) {
-	parallel.For(len(g), ewGrain, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if act[i] <= 0 {
-				g[i] = 0
+// reluForwardMask applies ReLU to act in place and records the mask:
+// bit i of mask is set where act[i] > 0 (ReLU's backward passes the
+// gradient there).
+func reluForwardMask(act []float32, mask []uint64) {
+	words := (len(act) + 63) / 64
+	parallel.For(words, ewGrain/64, func(lo, hi int) {
+		for wd := lo; wd < hi; wd++ {
+			var m uint64
+			seg := act[wd*64 : min(len(act), wd*64+64)]
+			for b, v := range seg {
+				if v > 0 {
+					m |= 1 << uint(b)
+				} else {
+					seg[b] = 0
+				}
+			}
+			mask[wd] = m
+		}
+	})
+}
+
+// reluMaskBits zeroes g where the mask bit is clear (ReLU backward in place
+// on a scratch gradient that this package owns).
+func reluMaskBits(g []float32, mask []uint64) {
+	words := (len(g) + 63) / 64
+	parallel.For(words, ewGrain/64, func(lo, hi int) {
+		for wd := lo; wd < hi; wd++ {
+			m := mask[wd]
+			if m == ^uint64(0) {
+				continue
+			}
+			seg := g[wd*64 : min(len(g), wd*64+64)]
+			for b := range seg {
+				if m&(1<<uint(b)) == 0 {
+					seg[b] = 0
+				}
 			}
 		}
 	})
