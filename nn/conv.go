@@ -304,8 +304,27 @@ func (ws *ConvWorkspace) col2im(dxb, dcol []float32, s ConvShape, cinG, oy0, oy1
 					}
 					drow := plane[int(iy)*s.W : int(iy+1)*s.W]
 					d := src[(oy-oy0)*ow : (oy-oy0+1)*ow]
-					for ox, ix := range cm {
-						if ix >= 0 {
+					// In-bounds columns [inLo, inHi) read input column
+					// ox·Stride+off; the others go through the padding map.
+					inLo, inHi := int(ws.interior[2*kx]), int(ws.interior[2*kx+1])
+					for ox := 0; ox < inLo; ox++ {
+						if ix := cm[ox]; ix >= 0 {
+							drow[ix] += d[ox]
+						}
+					}
+					if inLo < inHi && s.Stride == 1 {
+						off := -s.PadLeft + kx*s.Dilation
+						dst, sv := drow[inLo+off:inHi+off], d[inLo:inHi]
+						for i := range dst {
+							dst[i] += sv[i]
+						}
+					} else {
+						for ox := inLo; ox < inHi; ox++ {
+							drow[cm[ox]] += d[ox]
+						}
+					}
+					for ox := max(inHi, inLo); ox < ow; ox++ {
+						if ix := cm[ox]; ix >= 0 {
 							drow[ix] += d[ox]
 						}
 					}

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"dinotracker/internal/parallel"
@@ -322,9 +323,10 @@ func (d *DeltaDINO) Backward(dout []float32) {
 // Forward, before alignment (owned by d).
 func (d *DeltaDINO) CNNOut() []float32 { return d.cnnOut }
 
-// reluForwardMask applies ReLU to act in place and records the mask:
-// bit i of mask is set where act[i] > 0 (ReLU's backward passes the
-// gradient there).
+// reluForwardMask applies ReLU to act in place (max(x, 0), as ReLUForward:
+// NaN stays NaN) and records the mask: bit i of mask is set where
+// act[i] > 0 (ReLU's backward passes the gradient there). Branch-free: the
+// signs of activations are close to random.
 func reluForwardMask(act []float32, mask []uint64) {
 	words := (len(act) + 63) / 64
 	parallel.For(words, ewGrain/64, func(lo, hi int) {
@@ -332,11 +334,12 @@ func reluForwardMask(act []float32, mask []uint64) {
 			var m uint64
 			seg := act[wd*64 : min(len(act), wd*64+64)]
 			for b, v := range seg {
+				var bit uint64
 				if v > 0 {
-					m |= 1 << uint(b)
-				} else {
-					seg[b] = 0
+					bit = 1
 				}
+				m |= bit << uint(b)
+				seg[b] = max(v, 0)
 			}
 			mask[wd] = m
 		}
@@ -344,7 +347,7 @@ func reluForwardMask(act []float32, mask []uint64) {
 }
 
 // reluMaskBits zeroes g where the mask bit is clear (ReLU backward in place
-// on a scratch gradient that this package owns).
+// on a scratch gradient that this package owns), branch-free.
 func reluMaskBits(g []float32, mask []uint64) {
 	words := (len(g) + 63) / 64
 	parallel.For(words, ewGrain/64, func(lo, hi int) {
@@ -354,10 +357,9 @@ func reluMaskBits(g []float32, mask []uint64) {
 				continue
 			}
 			seg := g[wd*64 : min(len(g), wd*64+64)]
-			for b := range seg {
-				if m&(1<<uint(b)) == 0 {
-					seg[b] = 0
-				}
+			for b, v := range seg {
+				keep := -uint32((m >> uint(b)) & 1) // all ones or zero
+				seg[b] = math.Float32frombits(math.Float32bits(v) & keep)
 			}
 		}
 	})
