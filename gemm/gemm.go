@@ -35,8 +35,11 @@ func MatMul(transA, transB bool, m, n, k int, alpha float32, a []float32, lda in
 		MatMulSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	if m >= 16*w || m >= n {
-		// Split the rows of C (and of op(A)).
+	if m >= n {
+		// Split the rows of C (and of op(A)). Each goroutine packs all of
+		// op(B) and its share of op(A), so the longer side is split: with
+		// few rows and many columns (a convolution's Cout × pixels) a row
+		// split would pack the whole of B on every goroutine.
 		parallel.For(m, max(8, (m+w-1)/w), func(lo, hi int) {
 			aoff := lo * lda
 			if transA {

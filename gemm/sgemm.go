@@ -184,9 +184,24 @@ func packB(dst, b []float32, ldb int, trans bool, pc, jc, kcb, ncb, nr int) {
 			clear(out)
 		}
 		if !trans {
-			for p := 0; p < kcb; p++ {
-				src := b[(pc+p)*ldb+jc+s : (pc+p)*ldb+jc+s+cols]
-				copy(out[p*nr:p*nr+cols], src)
+			// Whole slivers copy as fixed-size arrays (inline vector moves
+			// rather than a memmove call per 64 or 128 bytes).
+			switch {
+			case cols == 32 && nr == 32:
+				for p := 0; p < kcb; p++ {
+					o := (pc+p)*ldb + jc + s
+					*(*[32]float32)(out[p*32 : p*32+32]) = *(*[32]float32)(b[o : o+32])
+				}
+			case cols == 16 && nr == 16:
+				for p := 0; p < kcb; p++ {
+					o := (pc+p)*ldb + jc + s
+					*(*[16]float32)(out[p*16 : p*16+16]) = *(*[16]float32)(b[o : o+16])
+				}
+			default:
+				for p := 0; p < kcb; p++ {
+					src := b[(pc+p)*ldb+jc+s : (pc+p)*ldb+jc+s+cols]
+					copy(out[p*nr:p*nr+cols], src)
+				}
 			}
 		} else {
 			for j := 0; j < cols; j++ {
