@@ -61,6 +61,9 @@ type trackCore struct {
 	// instead of the CPU kernels.
 	gpu    gpuHeads
 	gpuRes []softargmax.Result
+	// Positive and negative sums of each hidden unit's normalised kernel
+	// (W0) and of its output kernel (W2), for outsideMass's bound.
+	pos0, neg0, pos2, neg2 [RefinerHidden]float64
 }
 
 // gpuHeads is the part of cuda.Session the engine uses.
@@ -85,7 +88,7 @@ func (tc *trackCore) winR() int { return int(math.Floor(tc.g.Radius / tc.g.Strid
 // frame (one pass over the features).
 func newTrackCore(ctx context.Context, g HeadGeometry, c, T int, head *Head, feats frameSource) (*trackCore, error) {
 	tc := &trackCore{g: g, c: c, p: g.Tokens(), t: T, head: head, feats: feats, padQ: make([]float32, minGemmRows*c)}
-	head.Refiner.Kernels(&tc.k)
+	tc.prepareHead()
 	tc.norms = make([][]float32, T)
 	var buf []float32
 	for t := 0; t < T; t++ {
@@ -109,6 +112,28 @@ func newTrackCore(ctx context.Context, g HeadGeometry, c, T int, head *Head, fea
 		tc.wsPool <- tc.newWork()
 	}
 	return tc, nil
+}
+
+// prepareHead computes the refiner's normalised kernels and the weight
+// sums outsideMass's bound uses.
+func (tc *trackCore) prepareHead() {
+	tc.head.Refiner.Kernels(&tc.k)
+	for o := 0; o < RefinerHidden; o++ {
+		for _, w := range tc.k.W0[o*refinerKK : (o+1)*refinerKK] {
+			if w > 0 {
+				tc.pos0[o] += float64(w)
+			} else {
+				tc.neg0[o] += float64(w)
+			}
+		}
+		for _, w := range tc.k.W2[o*refinerKK : (o+1)*refinerKK] {
+			if w > 0 {
+				tc.pos2[o] += float64(w)
+			} else {
+				tc.neg2[o] += float64(w)
+			}
+		}
+	}
 }
 
 func (tc *trackCore) newWork() *coreWork {
@@ -284,7 +309,7 @@ func (tc *trackCore) headRow(w *coreWork, cost []float32) (x, y float64, windowe
 			sy += e * yc
 		}
 	}
-	outside := tc.outsideMass(cost, lr0, lr1, lc0, lc1, mw)
+	outside := tc.outsideMass(cost, lr0, lr1, lc0, lc1, mw, 2*s/1e-6)
 	massLB := s / (s + ring + outside)
 	if nan || !(massLB >= 1e-6) {
 		ws := w.ws
@@ -302,12 +327,13 @@ const boundTile = 4
 // outside the region [lr0, lr1)×[lc0, lc1). It bounds each tile's logits by
 // interval arithmetic through the refiner: the cost values in the tile's
 // receptive field (±2 tokens, zero padding included) give each hidden
-// unit's range, those give the logit's upper end.
-func (tc *trackCore) outsideMass(cost []float32, lr0, lr1, lc0, lc1 int, mw float64) float64 {
+// unit's range, those give the logit's upper end. It stops early, returning
+// +Inf, once the sum exceeds stop (the caller needs only to know that it is
+// that large: the window then certainly holds too little of the mass).
+func (tc *trackCore) outsideMass(cost []float32, lr0, lr1, lc0, lc1 int, mw, stop float64) float64 {
 	g := tc.g
 	gh, gw := g.GH, g.GW
 	r := &tc.head.Refiner
-	k := &tc.k
 	total := 0.0
 	for tr0 := 0; tr0 < gh; tr0 += boundTile {
 		tr1 := min(tr0+boundTile, gh)
@@ -334,32 +360,24 @@ func (tc *trackCore) outsideMass(cost []float32, lr0, lr1, lc0, lc1 int, mw floa
 			}
 			l := float64(r.B2[0])
 			lo64, hi64 := float64(lo), float64(hi)
+			border := tr0-1 < 0 || tc0-1 < 0 || tr1+1 > gh || tc1+1 > gw
 			for o := 0; o < RefinerHidden; o++ {
-				hlo, hhi := float64(r.B0[o]), float64(r.B0[o])
-				for _, w := range k.W0[o*refinerKK : (o+1)*refinerKK] {
-					if w > 0 {
-						hlo += float64(w) * lo64
-						hhi += float64(w) * hi64
-					} else {
-						hlo += float64(w) * hi64
-						hhi += float64(w) * lo64
-					}
-				}
-				hlo, hhi = max(hlo, 0), max(hhi, 0)
-				if tr0-1 < 0 || tc0-1 < 0 || tr1+1 > gh || tc1+1 > gw {
+				// Σ w·x over x ∈ [lo, hi] is extreme at x = lo or hi per
+				// weight: the positive and negative weight sums give both ends.
+				b := float64(r.B0[o])
+				hlo := max(b+tc.pos0[o]*lo64+tc.neg0[o]*hi64, 0)
+				hhi := max(b+tc.pos0[o]*hi64+tc.neg0[o]*lo64, 0)
+				if border {
 					hlo = 0 // zero-padded hidden taps
 				}
-				for _, w := range k.W2[o*refinerKK : (o+1)*refinerKK] {
-					if w > 0 {
-						l += float64(w) * hhi
-					} else {
-						l += float64(w) * hlo
-					}
-				}
+				l += tc.pos2[o]*hhi + tc.neg2[o]*hlo
 			}
 			// Margin for float32 rounding in the real computation.
 			l += 1e-3 * (1 + math.Abs(l))
 			total += float64(n) * math.Exp(l-mw)
+			if total > stop {
+				return math.Inf(1)
+			}
 		}
 	}
 	return total

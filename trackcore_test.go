@@ -135,7 +135,7 @@ func TestHeadRowMatchesFullHead(t *testing.T) {
 				head.Refiner.W2[i] = head.Refiner.W2[i]*tcase.scale + 0.02
 			}
 			tc := &trackCore{g: g, c: 1, p: g.Tokens(), head: head}
-			head.Refiner.Kernels(&tc.k)
+			tc.prepareHead()
 			w := tc.newWork()
 			ws := NewHeadWorkspace(g, 1)
 			cost := make([]float32, g.Tokens())
