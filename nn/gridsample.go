@@ -104,15 +104,31 @@ func GridSampleForward(out, x, grid []float32, n, c, h, w, ho, wo int, o GridSam
 	checkLen("GridSampleForward", "x", x, n*c*hw)
 	checkLen("GridSampleForward", "grid", grid, n*p*2)
 	checkLen("GridSampleForward", "out", out, n*c*p)
-	parallel.For(n*p, max(16, 4096/max(1, c)), func(lo, hi int) {
-		for q := lo; q < hi; q++ {
-			b, j := q/p, q%p
-			t := makeTap(grid[2*q], grid[2*q+1], h, w, o)
-			for ch := 0; ch < c; ch++ {
-				out[(b*c+ch)*p+j] = t.sample(x[(b*c+ch)*hw : (b*c+ch+1)*hw])
+	// Taps once per output position, then plane by plane: each input plane
+	// stays in cache while all its outputs are read from it (a loop over
+	// channels per position would stride across every plane).
+	taps := makeTaps(grid, n, p, h, w, o)
+	parallel.For(n*c, 1, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			b := pl / c
+			plane := x[pl*hw : (pl+1)*hw]
+			dst := out[pl*p : (pl+1)*p]
+			for j := range dst {
+				dst[j] = taps[b*p+j].sample(plane)
 			}
 		}
 	})
+}
+
+// makeTaps computes the tap of every output position of every image.
+func makeTaps(grid []float32, n, p, h, w int, o GridSampleOptions) []tap {
+	taps := make([]tap, n*p)
+	parallel.For(n*p, 4096, func(lo, hi int) {
+		for q := lo; q < hi; q++ {
+			taps[q] = makeTap(grid[2*q], grid[2*q+1], h, w, o)
+		}
+	})
+	return taps
 }
 
 // GridSampleBackward accumulates the gradients of GridSampleForward given
@@ -127,19 +143,19 @@ func GridSampleBackward(dx, dgrid, dout, x, grid []float32, n, c, h, w, ho, wo i
 	checkOpt("GridSampleBackward", "dx", dx, n*c*hw)
 	checkOpt("GridSampleBackward", "dgrid", dgrid, n*p*2)
 	if dx != nil {
-		// Parallel over channels: every goroutine owns whole dx planes.
-		parallel.For(c, max(1, c/(4*parallel.Workers())), func(lo, hi int) {
-			for b := 0; b < n; b++ {
-				for j := 0; j < p; j++ {
-					q := b*p + j
-					t := makeTap(grid[2*q], grid[2*q+1], h, w, o)
-					for ch := lo; ch < hi; ch++ {
-						g := dout[(b*c+ch)*p+j]
-						plane := dx[(b*c+ch)*hw : (b*c+ch+1)*hw]
-						for k, i := range t.idx {
-							if i >= 0 {
-								plane[i] += t.wt[k] * g
-							}
+		// Parallel over (image, channel) planes: every goroutine owns whole
+		// dx planes, and each plane takes its positions' contributions in
+		// position order.
+		taps := makeTaps(grid, n, p, h, w, o)
+		parallel.For(n*c, 1, func(lo, hi int) {
+			for pl := lo; pl < hi; pl++ {
+				b := pl / c
+				plane := dx[pl*hw : (pl+1)*hw]
+				for j, g := range dout[pl*p : (pl+1)*p] {
+					t := &taps[b*p+j]
+					for k, i := range t.idx {
+						if i >= 0 {
+							plane[i] += t.wt[k] * g
 						}
 					}
 				}
