@@ -39,6 +39,7 @@ type frameSource interface {
 // memFrames is a frameSource over in-memory maps.
 type memFrames [][]float32
 
+// Frame returns frame t (no copy).
 func (m memFrames) Frame(t int, _ []float32) ([]float32, error) {
 	if t < 0 || t >= len(m) {
 		return nil, fmt.Errorf("frame %d outside 0…%d", t, len(m)-1)

@@ -122,6 +122,7 @@ type fitBar struct {
 	last  time.Time
 }
 
+// Report draws the bar for one training progress report.
 func (b *fitBar) Report(p dinotracker.FitProgress) {
 	done := p.Iteration >= p.Iterations
 	if !done && time.Since(b.last) < 200*time.Millisecond {

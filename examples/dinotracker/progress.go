@@ -20,6 +20,7 @@ type progressBar struct {
 
 func newProgressBar(w io.Writer) *progressBar { return &progressBar{w: w, width: 30} }
 
+// Report draws the bar for one progress report.
 func (p *progressBar) Report(pr dinotracker.Progress) {
 	done := pr.Done >= pr.Total
 	if !done && time.Since(p.last) < 200*time.Millisecond {
