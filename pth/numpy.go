@@ -121,7 +121,9 @@ var errPickleFormat error = pickleFormatError{}
 
 type pickleFormatError struct{}
 
+// Error describes the malformed pickle.
 func (pickleFormatError) Error() string        { return "pth: malformed or unsupported pickle" }
+// Is makes errors.Is(err, ErrFormat) hold.
 func (pickleFormatError) Is(target error) bool { return target == ErrFormat }
 
 // errOutOfBand is returned for pickle protocol 5 out-of-band buffers.

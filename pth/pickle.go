@@ -98,6 +98,7 @@ func resolveGlobal(module, name string) (*pyGlobal, error) {
 	return nil, fmt.Errorf("%w: %s", ErrForbiddenGlobal, full)
 }
 
+// String gives the global as module.name.
 func (g *pyGlobal) String() string { return g.module + "." + g.name }
 
 // unpickler is a restricted pickle virtual machine for the opcodes that

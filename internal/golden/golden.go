@@ -203,6 +203,7 @@ type Diff struct {
 	NaNFault bool // NaN in one and not the other
 }
 
+// String formats the comparison for test logs.
 func (d Diff) String() string {
 	return fmt.Sprintf("max |Δ| %.3g at %d (got %.7g, want %.7g)", d.MaxAbs, d.At, d.Got, d.Exp)
 }
