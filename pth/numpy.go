@@ -122,7 +122,8 @@ var errPickleFormat error = pickleFormatError{}
 type pickleFormatError struct{}
 
 // Error describes the malformed pickle.
-func (pickleFormatError) Error() string        { return "pth: malformed or unsupported pickle" }
+func (pickleFormatError) Error() string { return "pth: malformed or unsupported pickle" }
+
 // Is makes errors.Is(err, ErrFormat) hold.
 func (pickleFormatError) Is(target error) bool { return target == ErrFormat }
 
