@@ -69,17 +69,16 @@ func init() {
 
 // Allowlisted globals. Anything else fails with ErrForbiddenGlobal.
 const (
-	globOrderedDict              = "collections.OrderedDict"
-	globRebuildTensor            = "torch._utils._rebuild_tensor"
-	globRebuildTensorV2          = "torch._utils._rebuild_tensor_v2"
-	globRebuildParam             = "torch._utils._rebuild_parameter"
-	globRebuildParamWithSt       = "torch._utils._rebuild_parameter_with_state"
-	globLoadFromBytes            = "torch.storage._load_from_bytes"
-	maxGlobalLen                 = 256
-	maxDims                      = 64
-	maxPickleOps                 = 1 << 28
-	maxMarkDepth                 = 1 << 20
-	maxStringLen           int64 = 1 << 30
+	globOrderedDict        = "collections.OrderedDict"
+	globRebuildTensor      = "torch._utils._rebuild_tensor"
+	globRebuildTensorV2    = "torch._utils._rebuild_tensor_v2"
+	globRebuildParam       = "torch._utils._rebuild_parameter"
+	globRebuildParamWithSt = "torch._utils._rebuild_parameter_with_state"
+	globLoadFromBytes      = "torch.storage._load_from_bytes"
+	maxGlobalLen           = 256
+	maxDims                = 64
+	maxPickleOps           = 1 << 28
+	maxMarkDepth           = 1 << 20
 )
 
 func resolveGlobal(module, name string) (*pyGlobal, error) {
@@ -111,12 +110,48 @@ type unpickler struct {
 	marks    []int
 	memo     map[uint32]any
 	storages map[string]*storageRef
+	d        dialect
 }
+
+// dialect is what the checkpoint unpickler and UnpickleNumpy do differently
+// on the one opcode loop (unpickler.run) they share.
+type dialect struct {
+	global   func(module, name string) (*pyGlobal, error) // allow-list of GLOBAL/STACK_GLOBAL
+	reduce   func(fn, args any) (any, error)              // REDUCE of an allowed global
+	build    func(obj, state any) error                   // BUILD
+	typeName func(v any) string                           // for error messages
+	// persistentLoad resolves BINPERSID; nil rejects the opcode.
+	persistentLoad func(pid any) (any, error)
+	// numpy accepts the opcodes of plain-data pickles (LIST, DICT,
+	// BYTEARRAY8; protocol 5's out-of-band buffers are named in the error),
+	// and lets bytes share memory with data instead of copying them.
+	numpy bool
+}
+
+// numpyOnly reports the opcodes that only the numpy dialect accepts.
+func numpyOnly(op byte) bool {
+	switch op {
+	case npOpList, npOpDict, npOpBytearray8, npOpNextBuffer, npOpReadonlyBuffer:
+		return true
+	}
+	return false
+}
+
+// Opcodes that torch.save never writes and plain-data pickles may.
+const (
+	npOpList           = 'l'
+	npOpDict           = 'd'
+	npOpBytearray8     = 0x96
+	npOpNextBuffer     = 0x97
+	npOpReadonlyBuffer = 0x98
+)
 
 // unpickle runs a pickle and returns the object left by STOP, plus the
 // storages referenced by persistent ids.
 func unpickle(data []byte) (any, map[string]*storageRef, error) {
 	u := &unpickler{data: data, memo: map[uint32]any{}, storages: map[string]*storageRef{}}
+	u.d = dialect{global: resolveGlobal, reduce: u.reduce, build: build, typeName: typeName,
+		persistentLoad: func(pid any) (any, error) { return u.persistentLoad(pid) }}
 	v, err := u.run()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: data.pkl: %w", ErrFormat, err)
@@ -199,6 +234,9 @@ func (u *unpickler) run() (any, error) {
 		u.pos++
 		short := func() error { return u.errf(op, "argument truncated") }
 		underflow := func() error { return u.errf(op, "stack underflow") }
+		if !u.d.numpy && numpyOnly(op) {
+			return nil, fmt.Errorf("unsupported pickle opcode %s at offset %d", opName(op), u.pos-1)
+		}
 		switch op {
 		case opProto:
 			b, ok := u.read(1)
@@ -286,7 +324,7 @@ func (u *unpickler) run() (any, error) {
 				return nil, u.errf(op, "memo key %d not defined", idx)
 			}
 			u.push(v)
-		case opBinunicode, opShortBinunicode, opBinunicode8, opBinstring, opShortBinstring, opBinbytes, opShortBinbytes, opBinbytes8:
+		case opBinunicode, opShortBinunicode, opBinunicode8, opBinstring, opShortBinstring, opBinbytes, opShortBinbytes, opBinbytes8, npOpBytearray8:
 			var n int64
 			switch op {
 			case opShortBinunicode, opShortBinstring, opShortBinbytes:
@@ -295,14 +333,14 @@ func (u *unpickler) run() (any, error) {
 					return nil, short()
 				}
 				n = int64(b[0])
-			case opBinunicode8, opBinbytes8:
+			case opBinunicode8, opBinbytes8, npOpBytearray8:
 				b, ok := u.read(8)
 				if !ok {
 					return nil, short()
 				}
 				x := le.Uint64(b)
-				if x > uint64(maxStringLen) {
-					return nil, u.errf(op, "length %d too large", x)
+				if x > uint64(len(u.data)-u.pos) {
+					return nil, u.errf(op, "length %d exceeds the remaining %d bytes", x, len(u.data)-u.pos)
 				}
 				n = int64(x)
 			case opBinstring:
@@ -311,6 +349,9 @@ func (u *unpickler) run() (any, error) {
 					return nil, short()
 				}
 				n = int64(int32(le.Uint32(b)))
+				if n < 0 {
+					return nil, u.errf(op, "negative length %d", n)
+				}
 			default:
 				b, ok := u.read(4)
 				if !ok {
@@ -322,10 +363,13 @@ func (u *unpickler) run() (any, error) {
 				return nil, u.errf(op, "length %d exceeds the remaining %d bytes", n, len(u.data)-u.pos)
 			}
 			b, _ := u.read(int(n))
-			if op == opBinbytes || op == opShortBinbytes || op == opBinbytes8 {
-				u.push(append([]byte(nil), b...))
-			} else {
+			switch {
+			case op != opBinbytes && op != opShortBinbytes && op != opBinbytes8 && op != npOpBytearray8:
 				u.push(string(b))
+			case u.d.numpy:
+				u.push(b[:len(b):len(b)]) // shares data's memory (see UnpickleNumpy)
+			default:
+				u.push(append([]byte(nil), b...))
 			}
 		case opBinint:
 			b, ok := u.read(4)
@@ -397,7 +441,7 @@ func (u *unpickler) run() (any, error) {
 			if !ok1 || !ok2 {
 				return nil, u.errf(op, "malformed module/name lines")
 			}
-			g, err := resolveGlobal(module, name)
+			g, err := u.d.global(module, name)
 			if err != nil {
 				return nil, err
 			}
@@ -413,17 +457,20 @@ func (u *unpickler) run() (any, error) {
 			if !ok1 || !ok2 {
 				return nil, u.errf(op, "module and name must be strings")
 			}
-			g, err := resolveGlobal(module, name)
+			g, err := u.d.global(module, name)
 			if err != nil {
 				return nil, err
 			}
 			u.push(g)
 		case opBinpersid:
+			if u.d.persistentLoad == nil {
+				return nil, fmt.Errorf("unsupported pickle opcode %s at offset %d", opName(op), u.pos-1)
+			}
 			pid, ok := u.pop()
 			if !ok {
 				return nil, underflow()
 			}
-			st, err := u.persistentLoad(pid)
+			st, err := u.d.persistentLoad(pid)
 			if err != nil {
 				return nil, u.errf(op, "%v", err)
 			}
@@ -442,13 +489,32 @@ func (u *unpickler) run() (any, error) {
 			items := append([]any(nil), u.stack[len(u.stack)-n:]...)
 			u.stack = u.stack[:len(u.stack)-n]
 			u.push(&pyTuple{items})
+		case npOpList:
+			items, ok := u.popMark()
+			if !ok {
+				return nil, u.errf(op, "no MARK")
+			}
+			u.push(&pyList{items})
+		case npOpDict:
+			items, ok := u.popMark()
+			if !ok {
+				return nil, u.errf(op, "no MARK")
+			}
+			if len(items)%2 != 0 {
+				return nil, u.errf(op, "odd number of items (%d)", len(items))
+			}
+			d := &pyDict{}
+			for i := 0; i < len(items); i += 2 {
+				d.set(items[i], items[i+1])
+			}
+			u.push(d)
 		case opReduce:
 			args, ok1 := u.pop()
 			fn, ok2 := u.pop()
 			if !ok1 || !ok2 {
 				return nil, underflow()
 			}
-			v, err := u.reduce(fn, args)
+			v, err := u.d.reduce(fn, args)
 			if err != nil {
 				return nil, u.errf(op, "%v", err)
 			}
@@ -459,7 +525,7 @@ func (u *unpickler) run() (any, error) {
 			if !ok1 || !ok2 {
 				return nil, underflow()
 			}
-			if err := build(obj, state); err != nil {
+			if err := u.d.build(obj, state); err != nil {
 				return nil, u.errf(op, "%v", err)
 			}
 		case opSetitem:
@@ -471,7 +537,7 @@ func (u *unpickler) run() (any, error) {
 			}
 			dict, ok := d.(*pyDict)
 			if !ok {
-				return nil, u.errf(op, "target is %s, not a dict", typeName(d))
+				return nil, u.errf(op, "target is %s, not a dict", u.d.typeName(d))
 			}
 			dict.set(k, v)
 		case opSetitems:
@@ -485,7 +551,7 @@ func (u *unpickler) run() (any, error) {
 			}
 			dict, ok := d.(*pyDict)
 			if !ok {
-				return nil, u.errf(op, "target is %s, not a dict", typeName(d))
+				return nil, u.errf(op, "target is %s, not a dict", u.d.typeName(d))
 			}
 			if len(items)%2 != 0 {
 				return nil, u.errf(op, "odd number of items (%d)", len(items))
@@ -501,7 +567,7 @@ func (u *unpickler) run() (any, error) {
 			}
 			list, ok := l.(*pyList)
 			if !ok {
-				return nil, u.errf(op, "target is %s, not a list", typeName(l))
+				return nil, u.errf(op, "target is %s, not a list", u.d.typeName(l))
 			}
 			list.items = append(list.items, v)
 		case opAppends:
@@ -515,9 +581,11 @@ func (u *unpickler) run() (any, error) {
 			}
 			list, ok := l.(*pyList)
 			if !ok {
-				return nil, u.errf(op, "target is %s, not a list", typeName(l))
+				return nil, u.errf(op, "target is %s, not a list", u.d.typeName(l))
 			}
 			list.items = append(list.items, items...)
+		case npOpNextBuffer, npOpReadonlyBuffer:
+			return nil, fmt.Errorf("opcode %s at offset %d: %w", opName(op), u.pos-1, errOutOfBand)
 		default:
 			return nil, fmt.Errorf("unsupported pickle opcode %s at offset %d", opName(op), u.pos-1)
 		}
