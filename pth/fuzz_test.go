@@ -3,6 +3,7 @@ package pth
 import (
 	"archive/zip"
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -59,6 +60,10 @@ func FuzzPickle(f *testing.F) {
 		storage[i] = byte(i*37 + 11)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The numpy dialect runs the same opcode loop: it must not panic either.
+		if _, err := UnpickleNumpy(data); err != nil && !errors.Is(err, ErrFormat) {
+			t.Fatalf("UnpickleNumpy error does not wrap ErrFormat: %v", err)
+		}
 		root, _, err := unpickle(data)
 		if err != nil {
 			return
