@@ -100,6 +100,30 @@ DATA expconst<>+376(SB)/4, $0x3f800000
 DATA expconst<>+380(SB)/4, $0x3f800000
 GLOBL expconst<>(SB), RODATA|NOPTR, $384
 
+// EXP_SHIFTED_Y0 sets Y4 = exp(max(Y0 − Y15, −87)) (expNeg's algorithm) with
+// the constants Y9…Y14 loaded as in expShiftSumAVX2; it clobbers Y0…Y5.
+#define EXP_SHIFTED_Y0 \
+	VSUBPS Y15, Y0, Y0; \
+	VMAXPS Y14, Y0, Y0; \
+	VMOVAPS Y12, Y1; \
+	VFMADD231PS Y13, Y0, Y1; \
+	VSUBPS Y12, Y1, Y2; \
+	VPSUBD Y12, Y1, Y3; \
+	VFNMADD231PS Y11, Y2, Y0; \
+	VFNMADD231PS Y10, Y2, Y0; \
+	VMOVUPS expconst<>+160(SB), Y4; \
+	VFMADD213PS expconst<>+192(SB), Y0, Y4; \
+	VFMADD213PS expconst<>+224(SB), Y0, Y4; \
+	VFMADD213PS expconst<>+256(SB), Y0, Y4; \
+	VFMADD213PS expconst<>+288(SB), Y0, Y4; \
+	VFMADD213PS expconst<>+320(SB), Y0, Y4; \
+	VMULPS Y0, Y0, Y5; \
+	VFMADD213PS Y0, Y5, Y4; \
+	VADDPS Y9, Y4, Y4; \
+	VPSLLD $23, Y3, Y3; \
+	VPADDD Y9, Y3, Y3; \
+	VMULPS Y3, Y4, Y4
+
 // func expShiftSumAVX2(x []float32, shift float32) float32
 // x[i] = exp(max(x[i]-shift, -87)) for the first len(x)&^7 values; returns their sum.
 TEXT ·expShiftSumAVX2(SB), NOSPLIT, $0-36
@@ -118,26 +142,7 @@ TEXT ·expShiftSumAVX2(SB), NOSPLIT, $0-36
 	JZ done
 loop:
 	VMOVUPS (SI), Y0
-	VSUBPS Y15, Y0, Y0
-	VMAXPS Y14, Y0, Y0
-	VMOVAPS Y12, Y1
-	VFMADD231PS Y13, Y0, Y1
-	VSUBPS Y12, Y1, Y2
-	VPSUBD Y12, Y1, Y3
-	VFNMADD231PS Y11, Y2, Y0
-	VFNMADD231PS Y10, Y2, Y0
-	VMOVUPS expconst<>+160(SB), Y4
-	VFMADD213PS expconst<>+192(SB), Y0, Y4
-	VFMADD213PS expconst<>+224(SB), Y0, Y4
-	VFMADD213PS expconst<>+256(SB), Y0, Y4
-	VFMADD213PS expconst<>+288(SB), Y0, Y4
-	VFMADD213PS expconst<>+320(SB), Y0, Y4
-	VMULPS Y0, Y0, Y5
-	VFMADD213PS Y0, Y5, Y4
-	VADDPS Y9, Y4, Y4
-	VPSLLD $23, Y3, Y3
-	VPADDD Y9, Y3, Y3
-	VMULPS Y3, Y4, Y4
+	EXP_SHIFTED_Y0
 	VMOVUPS Y4, (SI)
 	VADDPS Y4, Y8, Y8
 	ADDQ $32, SI
@@ -200,26 +205,7 @@ TEXT ·expLanes8AVX2(SB), NOSPLIT, $0-40
 	JZ edone
 eloop:
 	VMOVUPS (SI), Y0
-	VSUBPS Y15, Y0, Y0
-	VMAXPS Y14, Y0, Y0
-	VMOVAPS Y12, Y1
-	VFMADD231PS Y13, Y0, Y1
-	VSUBPS Y12, Y1, Y2
-	VPSUBD Y12, Y1, Y3
-	VFNMADD231PS Y11, Y2, Y0
-	VFNMADD231PS Y10, Y2, Y0
-	VMOVUPS expconst<>+160(SB), Y4
-	VFMADD213PS expconst<>+192(SB), Y0, Y4
-	VFMADD213PS expconst<>+224(SB), Y0, Y4
-	VFMADD213PS expconst<>+256(SB), Y0, Y4
-	VFMADD213PS expconst<>+288(SB), Y0, Y4
-	VFMADD213PS expconst<>+320(SB), Y0, Y4
-	VMULPS Y0, Y0, Y5
-	VFMADD213PS Y0, Y5, Y4
-	VADDPS Y9, Y4, Y4
-	VPSLLD $23, Y3, Y3
-	VPADDD Y9, Y3, Y3
-	VMULPS Y3, Y4, Y4
+	EXP_SHIFTED_Y0
 	VMOVUPS Y4, (SI)
 	VADDPS Y4, Y8, Y8
 	ADDQ DX, SI
