@@ -9,12 +9,6 @@ import "golang.org/x/sys/cpu"
 var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 //go:noescape
-func expShiftSumAVX2(x []float32, shift float32) float32
-
-//go:noescape
-func maxAVX2(x []float32) float32
-
-//go:noescape
 func expLanes8AVX2(x *float32, rows, stride int, shift, sums *float32)
 
 //go:noescape

@@ -101,7 +101,7 @@ DATA expconst<>+380(SB)/4, $0x3f800000
 GLOBL expconst<>(SB), RODATA|NOPTR, $384
 
 // EXP_SHIFTED_Y0 sets Y4 = exp(max(Y0 − Y15, −87)) (expNeg's algorithm) with
-// the constants Y9…Y14 loaded as in expShiftSumAVX2; it clobbers Y0…Y5.
+// the constants Y9…Y14 loaded as in expLanes8AVX2; it clobbers Y0…Y5.
 #define EXP_SHIFTED_Y0 \
 	VSUBPS Y15, Y0, Y0; \
 	VMAXPS Y14, Y0, Y0; \
@@ -124,65 +124,10 @@ GLOBL expconst<>(SB), RODATA|NOPTR, $384
 	VPADDD Y9, Y3, Y3; \
 	VMULPS Y3, Y4, Y4
 
-// func expShiftSumAVX2(x []float32, shift float32) float32
-// x[i] = exp(max(x[i]-shift, -87)) for the first len(x)&^7 values; returns their sum.
-TEXT ·expShiftSumAVX2(SB), NOSPLIT, $0-36
-	MOVQ x_base+0(FP), SI
-	MOVQ x_len+8(FP), CX
-	SHRQ $3, CX
-	VBROADCASTSS shift+24(FP), Y15
-	VMOVUPS expconst<>+0(SB), Y14
-	VMOVUPS expconst<>+32(SB), Y13
-	VMOVUPS expconst<>+64(SB), Y12
-	VMOVUPS expconst<>+96(SB), Y11
-	VMOVUPS expconst<>+128(SB), Y10
-	VMOVUPS expconst<>+352(SB), Y9
-	VXORPS Y8, Y8, Y8
-	TESTQ CX, CX
-	JZ done
-loop:
-	VMOVUPS (SI), Y0
-	EXP_SHIFTED_Y0
-	VMOVUPS Y4, (SI)
-	VADDPS Y4, Y8, Y8
-	ADDQ $32, SI
-	DECQ CX
-	JNZ loop
-done:
-	VEXTRACTF128 $1, Y8, X1
-	VADDPS X1, X8, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VZEROUPPER
-	MOVSS X0, ret+32(FP)
-	RET
-
-// func maxAVX2(x []float32) float32
-// max of the first len(x)&^7 values (len(x) ≥ 8).
-TEXT ·maxAVX2(SB), NOSPLIT, $0-28
-	MOVQ x_base+0(FP), SI
-	MOVQ x_len+8(FP), CX
-	SHRQ $3, CX
-	VMOVUPS (SI), Y0
-mloop:
-	VMAXPS (SI), Y0, Y0
-	ADDQ $32, SI
-	DECQ CX
-	JNZ mloop
-	VEXTRACTF128 $1, Y0, X1
-	VMAXPS X1, X0, X0
-	VPERMILPS $0x4e, X0, X1
-	VMAXPS X1, X0, X0
-	VPERMILPS $0xb1, X0, X1
-	VMAXPS X1, X0, X0
-	VZEROUPPER
-	MOVSS X0, ret+24(FP)
-	RET
-
 // Lane-wise softmax helpers for the fused attention: each works on a strip of
 // 8 lanes (one YMM register) down rows that lie stride bytes apart, with one
-// shift and one sum per lane. The exponential is expShiftSumAVX2's (and so
-// expNeg's): the constants are expconst<> from exp_amd64.s.
+// shift and one sum per lane. The exponential is expNeg's algorithm on the
+// constants expconst<> above.
 
 // func expLanes8AVX2(x *float32, rows, stride int, shift, sums *float32)
 // For r < rows, lanes l < 8: v = x[r·stride/4 + l]; x[...] = exp(max(v − shift[l], −87));

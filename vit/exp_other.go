@@ -4,10 +4,6 @@ package vit
 
 const useAVX2 = false
 
-func expShiftSumAVX2(x []float32, shift float32) float32 { panic("vit: no AVX2 kernel in this build") }
-
-func maxAVX2(x []float32) float32 { panic("vit: no AVX2 kernel in this build") }
-
 func expLanes8AVX2(x *float32, rows, stride int, shift, sums *float32) {
 	panic("vit: no AVX2 kernel in this build")
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"sync"
-	"sync/atomic"
 
 	"dinotracker/gemm"
 	"dinotracker/internal/parallel"
@@ -77,9 +75,9 @@ func Normalize(chw []float32, h, w int) {
 
 // workspace holds the per-forward buffers, reused through Model.pool.
 type workspace struct {
-	x, h, qkv, attn, mlp, hid, scores, cols []float32
-	kp, vp                                  []float32      // fused attention: packed K and Vᵀ of every head
-	asc                                     []*attnScratch // fused attention: per-worker buffers
+	x, h, qkv, attn, mlp, hid, cols []float32
+	kp, vp                          []float32      // fused attention: packed K and Vᵀ of every head
+	asc                             []*attnScratch // fused attention: per-worker buffers
 }
 
 func grow(b []float32, n int) []float32 {
@@ -266,8 +264,7 @@ func linear(y, x, wt, b []float32, n, in, out int) {
 	gemm.MatMul(false, true, n, out, in, 1, x, in, wt, in, 1, y, out)
 }
 
-// attnTile is the number of query rows whose scores one worker holds at
-// once (an attnTile×tokens buffer per worker, 4 MB at 8108 tokens).
+// attnTile is the number of queries one attention work item covers.
 const attnTile = 128
 
 // block applies one transformer block to ws.x ([T, D]) in place.
@@ -318,103 +315,4 @@ func residual(x, y, gamma []float32, T, D int) {
 			}
 		}
 	})
-}
-
-// attention computes softmax(q·kᵀ/√d)·v for every head from ws.qkv into
-// ws.attn with two plain GEMMs per tile; the forward pass uses
-// attentionFused, and this is the reference it is tested against. Work is split into (head, tile of attnTile query rows) items run
-// in parallel; each computes its scores with one GEMM, exponentiates them in
-// place (max-subtracted), multiplies the unnormalised weights by v with a
-// second GEMM and divides the tile's rows by their sums. No worker holds
-// more than attnTile×tokens scores.
-func (m *Model) attention(ws *workspace, T int) {
-	D := m.Dim
-	hd := m.HeadDim()
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	qkv := ws.qkv
-	tiles := (T + attnTile - 1) / attnTile
-	items := m.Heads * tiles
-	workers := min(parallel.Workers(), items)
-	ws.scores = grow(ws.scores, workers*attnTile*T)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for wk := 0; wk < workers; wk++ {
-		S := ws.scores[wk*attnTile*T : (wk+1)*attnTile*T]
-		sums := make([]float64, attnTile)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				it := int(next.Add(1) - 1)
-				if it >= items {
-					return
-				}
-				head, r0 := it/tiles, (it%tiles)*attnTile
-				rows := min(attnTile, T-r0)
-				q := qkv[r0*3*D+head*hd:]
-				k := qkv[D+head*hd:]
-				v := qkv[2*D+head*hd:]
-				gemm.MatMulSerial(false, true, rows, T, hd, scale, q, 3*D, k, 3*D, 0, S, T)
-				expRows(S, sums, rows, T)
-				out := ws.attn[r0*D+head*hd:]
-				gemm.MatMulSerial(false, false, rows, hd, T, 1, S, T, v, 3*D, 0, out, D)
-				for r := 0; r < rows; r++ {
-					inv := float32(1 / sums[r])
-					o := out[r*D : r*D+hd]
-					for i := range o {
-						o[i] *= inv
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-}
-
-// expRows replaces each of the rows of width n with exp(x − max(row)) and
-// stores the row sums (in float64) in sums.
-func expRows(s []float32, sums []float64, rows, n int) {
-	for r := 0; r < rows; r++ {
-		sums[r] = expRow(s[r*n : (r+1)*n])
-	}
-}
-
-// expRow replaces row with exp(x − max(row)) and returns its sum, with the
-// AVX2 kernels when available.
-func expRow(row []float32) float64 {
-	n8 := len(row) &^ 7
-	if !useAVX2 || n8 == 0 {
-		return expRowGeneric(row)
-	}
-	mx := maxAVX2(row)
-	for _, v := range row[n8:] {
-		mx = max(mx, v)
-	}
-	sum := float64(expShiftSumAVX2(row, mx))
-	for i, v := range row[n8:] {
-		e := expNeg(v - mx)
-		row[n8+i] = e
-		sum += float64(e)
-	}
-	return sum
-}
-
-// expRowGeneric is the pure-Go expRow: the specification the kernels match.
-func expRowGeneric(row []float32) float64 {
-	mx := row[0]
-	for _, v := range row {
-		mx = max(mx, v)
-	}
-	var sum float32
-	var total float64
-	for i, v := range row {
-		e := expNeg(v - mx)
-		row[i] = e
-		sum += e
-		if i&255 == 255 { // bound float32 accumulation error
-			total += float64(sum)
-			sum = 0
-		}
-	}
-	return total + float64(sum)
 }

@@ -35,35 +35,64 @@ func TestGELUIsErf(t *testing.T) {
 	}
 }
 
-// TestExpRowsKernels compares the AVX2 softmax kernels (when the CPU has
-// them) with the pure-Go loops on lengths around the vector width, with
-// guard values after each row.
-func TestExpRowsKernels(t *testing.T) {
+// TestLaneKernels compares the AVX2 lane kernels of the fused attention
+// (when the CPU has them) with their Go loops: per-lane max, and
+// exp(x − shift) with per-lane sums, on row counts around the unrolling,
+// with a clamped value and guard values past the rows.
+func TestLaneKernels(t *testing.T) {
 	if !useAVX2 {
 		t.Skip("no AVX2/FMA kernel in this build or on this CPU")
 	}
-	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 33, 255, 256, 257, 1000, 8108} {
-		row := make([]float32, n+3)
-		for i := range row {
-			row[i] = float32(math.Sin(float64(i)*0.7)*20 - 5)
+	const w = 32
+	for _, rows := range []int{1, 2, 7, 252} {
+		x := make([]float32, rows*w+5)
+		for i := range x {
+			x[i] = float32(math.Sin(float64(i)*0.7)*20 - 5)
 		}
-		row[n/2] = -1e9 // clamped
-		ref := append([]float32(nil), row...)
-		got := append([]float32(nil), row...)
-		sr := expRowGeneric(ref[:n])
-		sg := expRow(got[:n])
-		if math.Abs(sr-sg) > 1e-6*sr {
-			t.Fatalf("n=%d: sum %v vs %v", n, sg, sr)
+		x[rows*w/2] = -1e9 // clamped at −87
+		shift := make([]float32, w)
+		mxAsm, mxGo := make([]float32, w), make([]float32, w)
+		for l := range shift {
+			mxAsm[l], mxGo[l] = float32(math.Inf(-1)), float32(math.Inf(-1))
+		}
+		maxLanes(x, rows, w, mxAsm)
+		for r := 0; r < rows; r++ {
+			for l := 0; l < w; l++ {
+				mxGo[l] = max(mxGo[l], x[r*w+l])
+			}
+		}
+		for l := range shift {
+			if mxAsm[l] != mxGo[l] {
+				t.Fatalf("rows=%d lane %d: max %v, Go %v", rows, l, mxAsm[l], mxGo[l])
+			}
+			shift[l] = mxGo[l]
+		}
+		got := append([]float32(nil), x...)
+		sums := make([]float32, w)
+		expLanes(got, rows, w, shift, sums)
+		ref := append([]float32(nil), x...)
+		refSums := make([]float32, w)
+		for r := 0; r < rows; r++ {
+			for l := 0; l < w; l++ {
+				e := expNeg(ref[r*w+l] - shift[l])
+				ref[r*w+l] = e
+				refSums[l] += e
+			}
 		}
 		for i := range got {
-			if i >= n {
-				if got[i] != row[i] {
-					t.Fatalf("n=%d: guard %d changed", n, i)
+			if i >= rows*w {
+				if got[i] != x[i] {
+					t.Fatalf("rows=%d: guard %d changed", rows, i)
 				}
 				continue
 			}
 			if d := math.Abs(float64(got[i] - ref[i])); d > 2e-7*math.Max(1, float64(ref[i])) {
-				t.Fatalf("n=%d i=%d: %v vs %v", n, i, got[i], ref[i])
+				t.Fatalf("rows=%d i=%d: %v vs %v", rows, i, got[i], ref[i])
+			}
+		}
+		for l := range sums {
+			if d := math.Abs(float64(sums[l] - refSums[l])); d > 1e-6*float64(refSums[l]) {
+				t.Fatalf("rows=%d lane %d: sum %v vs %v", rows, l, sums[l], refSums[l])
 			}
 		}
 	}
