@@ -2,6 +2,7 @@ package dinotracker
 
 import (
 	"context"
+	"dinotracker/internal/rowconv"
 	"fmt"
 	"math"
 	"slices"
@@ -18,16 +19,15 @@ import (
 // occlusion rule. Everything runs at the model resolution, in model pixels.
 //
 // Cost per row: one row of a GEMM against the target frame's token matrix
-// (the cosine cost volume, shared by every row that targets the frame) and
-// the head proper evaluated only where its output can matter: the windowed
-// soft-argmax depends on the refiner's logits inside the 35-pixel window,
-// and those depend on the cost volume within two tokens of it (two 3×3
-// convolutions), so the refiner runs on at most 15×15 tokens instead of the
-// whole map. The global softmax normaliser cancels in the windowed mean; it
-// matters only for the reference's fallback to uniform weights when the
-// window holds less than 1e-8 of the mass, and a bound on the logits outside
-// the window decides whether that can happen. When it can, the row goes
-// through the full head (Head.forwardCost), so the result equals the
+// (the cosine cost volume, shared by every row that targets the frame), the
+// refiner's logits over the whole map (rowconv.Conv3Strips, fused
+// multiply-adds over zero-padded rows) and the soft-argmax evaluated on the
+// 35-pixel window alone. The global softmax normaliser cancels in the
+// windowed mean; it matters only for the reference's fallback to uniform
+// weights when the window holds less than 1e-8 of the mass. The largest
+// logit outside the window (or, when that is not enough, the exact sum)
+// bounds that mass; when the window's share could fall below 1e-6 the row
+// goes through the full head (Head.forwardCost), so the result equals the
 // reference's in every case.
 
 // frameSource yields one frame's [C, GH, GW] feature map; dst is reused
@@ -62,9 +62,9 @@ type trackCore struct {
 	// instead of the CPU kernels.
 	gpu    gpuHeads
 	gpuRes []softargmax.Result
-	// Positive and negative sums of each hidden unit's normalised kernel
-	// (W0) and of its output kernel (W2), for outsideMass's bound.
-	pos0, neg0, pos2, neg2 [RefinerHidden]float64
+	// Absolute sums of each hidden unit's normalised kernel (W0) and of
+	// its slice of the output kernel (W2), for the rounding margin.
+	abs0, abs2 [RefinerHidden]float64
 }
 
 // gpuHeads is the part of cuda.Session the engine uses.
@@ -74,15 +74,16 @@ type gpuHeads interface {
 
 // coreWork is one worker's scratch.
 type coreWork struct {
-	ws     *HeadWorkspace // full-head fallback
-	hidden []float32
-	logit  []float32
-	buf    []float32 // frame buffer for lazily read features
+	ws *HeadWorkspace // full-head fallback
+	// The refiner's maps, zero-padded for rowconv.Conv3Strips: the cost
+	// [GH+2][stride], the hidden maps [GH+2][RefinerHidden][stride] and the
+	// logits [GH][wpad]. Image row i, column j lives at padded row i+1,
+	// column j+1; the padding is never written.
+	cost, hidden, logit []float32
+	wpad, stride        int
 }
 
-// Window extents: the soft-argmax window spans ±winR tokens; the refiner
-// needs one more token for its output convolution and one more for its
-// input convolution.
+// Window extent: the soft-argmax window spans ±winR tokens.
 func (tc *trackCore) winR() int { return int(math.Floor(tc.g.Radius / tc.g.Stride)) }
 
 // newTrackCore prepares the engine; it computes the token norms of every
@@ -115,31 +116,28 @@ func newTrackCore(ctx context.Context, g HeadGeometry, c, T int, head *Head, fea
 	return tc, nil
 }
 
-// prepareHead computes the refiner's normalised kernels and the weight
-// sums outsideMass's bound uses.
+// prepareHead computes the refiner's normalised kernels and their absolute
+// sums.
 func (tc *trackCore) prepareHead() {
 	tc.head.Refiner.Kernels(&tc.k)
 	for o := 0; o < RefinerHidden; o++ {
 		for _, w := range tc.k.W0[o*refinerKK : (o+1)*refinerKK] {
-			if w > 0 {
-				tc.pos0[o] += float64(w)
-			} else {
-				tc.neg0[o] += float64(w)
-			}
+			tc.abs0[o] += math.Abs(float64(w))
 		}
 		for _, w := range tc.k.W2[o*refinerKK : (o+1)*refinerKK] {
-			if w > 0 {
-				tc.pos2[o] += float64(w)
-			} else {
-				tc.neg2[o] += float64(w)
-			}
+			tc.abs2[o] += math.Abs(float64(w))
 		}
 	}
 }
 
 func (tc *trackCore) newWork() *coreWork {
-	s := 2*tc.winR() + 7
-	return &coreWork{ws: NewHeadWorkspace(tc.g, tc.c), hidden: make([]float32, RefinerHidden*s*s), logit: make([]float32, s*s)}
+	gh, gw := tc.g.GH, tc.g.GW
+	wpad := (gw + rowconv.StripWidth - 1) / rowconv.StripWidth * rowconv.StripWidth
+	stride := (wpad + 2 + 7) &^ 7
+	return &coreWork{ws: NewHeadWorkspace(tc.g, tc.c), wpad: wpad, stride: stride,
+		cost:   make([]float32, (gh+2)*stride),
+		hidden: make([]float32, (gh+2)*RefinerHidden*stride),
+		logit:  make([]float32, gh*wpad)}
 }
 
 // rowBlock is how many rows share one cost-volume buffer.
@@ -214,174 +212,148 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 	return nil
 }
 
+// logits computes the refiner's output on the whole map into w.logit
+// (row i at i·wpad) with fused multiply-adds: each hidden row as soon as
+// its three cost rows are in place, each logit row as soon as its three
+// hidden rows are.
+func (tc *trackCore) logits(w *coreWork, cost []float32) {
+	gh, gw := tc.g.GH, tc.g.GW
+	s, wpad := w.stride, w.wpad
+	ns := wpad / rowconv.StripWidth
+	hs := RefinerHidden * s
+	k, r := &tc.k, &tc.head.Refiner
+	for i := 0; i < gh; i++ {
+		copy(w.cost[(i+1)*s+1:(i+1)*s+1+gw], cost[i*gw:(i+1)*gw])
+	}
+	hidden := func(i int) { // image row i → padded hidden row i+1
+		base := (i + 1) * hs
+		for o := 0; o < RefinerHidden; o++ {
+			d := w.hidden[base+o*s+1:]
+			rowconv.Conv3Strips(d, w.cost[i*s:], 0, s, 1, k.W0[o*refinerKK:], r.B0[o], ns, true)
+			clear(d[gw:wpad]) // columns past the image are zero padding
+		}
+	}
+	hidden(0)
+	for i := 0; i < gh; i++ {
+		if i+1 < gh {
+			hidden(i + 1)
+		}
+		rowconv.Conv3Strips(w.logit[i*wpad:], w.hidden[i*hs:], s, hs, RefinerHidden, k.W2[:], r.B2[0], ns, false)
+	}
+}
+
 // headRow runs the head on one ReLU'd cost volume and returns the windowed
 // soft-argmax in pixels; windowed reports that the window alone decided
 // (false: the full head ran).
 //
-// The refiner's logits are computed exactly on the window's bounding box
-// grown by two tokens (region L); tokens farther out see only cost values
-// outside the box, so their logits are bounded by the refiner's response to
-// a map whose every value is the largest cost outside the box. That bounds
-// the softmax mass outside the window from above; when the window's share
-// could fall below 1e-6 (the reference's uniform fallback is at 1e-8), the
-// full head decides.
+// The logits come from fused multiply-adds in an order other than the full
+// head's, so each may differ from it by the rounding of its terms: at most
+// margin = 4e-5·(|b2| + Σ_o Σ|w2_o|·(|b0_o| + Σ|w0_o|·max cost)), about 670
+// float32 roundings of the largest possible sum of absolute terms. The
+// window's share of the softmax mass is bounded from below with the
+// logits outside it raised, and the window's own lowered, by that margin;
+// the bound needs to clear 1e-6, a hundredfold the reference's 1e-8.
 func (tc *trackCore) headRow(w *coreWork, cost []float32) (x, y float64, windowed bool) {
 	g := tc.g
 	gh, gw := g.GH, g.GW
 	am := softargmax.Argmax(cost)
 	r0, c0 := am/gw, am%gw
+	// The cost is ReLU'd, so its largest magnitude is at the argmax; a NaN
+	// anywhere reaches the logits and is caught there.
+	cmax := math.Abs(float64(cost[am]))
+	r := &tc.head.Refiner
+	sumAbs := math.Abs(float64(r.B2[0]))
+	for o := 0; o < RefinerHidden; o++ {
+		sumAbs += tc.abs2[o] * (math.Abs(float64(r.B0[o])) + tc.abs0[o]*cmax)
+	}
+	margin := 4e-5 * sumAbs
+	if !(margin < 1) { // NaN or Inf included: nothing can be bounded
+		return tc.fullHead(w, cost)
+	}
+	tc.logits(w, cost)
 	R := tc.winR()
-	// Window box B, logit region L = B ± 2 and hidden region L ± 1.
 	br0, br1 := max(r0-R, 0), min(r0+R+1, gh)
 	bc0, bc1 := max(c0-R, 0), min(c0+R+1, gw)
-	lr0, lr1 := max(br0-2, 0), min(br1+2, gh)
-	lc0, lc1 := max(bc0-2, 0), min(bc1+2, gw)
-	hr0, hr1 := max(lr0-1, 0), min(lr1+1, gh)
-	hc0, hc1 := max(lc0-1, 0), min(lc1+1, gw)
-	hh, hw := hr1-hr0, hc1-hc0
-	hs := hh * hw
-	k := &tc.k
-	r := &tc.head.Refiner
-	for o := 0; o < RefinerHidden; o++ {
-		hid := w.hidden[o*hs : (o+1)*hs]
-		kw := k.W0[o*refinerKK : (o+1)*refinerKK]
-		b := r.B0[o]
-		for i := 0; i < hh; i++ {
-			rr := hr0 + i
-			for j := 0; j < hw; j++ {
-				cc := hc0 + j
-				v := b
-				for u := 0; u < 3; u++ {
-					sr := rr + u - 1
-					if sr < 0 || sr >= gh {
-						continue
-					}
-					v = row3At(v, cost[sr*gw:(sr+1)*gw], cc, kw[u*3], kw[u*3+1], kw[u*3+2])
-				}
-				if !(v > 0) && !(v != v) {
-					v = 0
-				}
-				hid[i*hw+j] = v
+	// Largest logit inside the window (mw) and outside it (mo); the
+	// builtin max propagates NaN.
+	mw, mo := float32(math.Inf(-1)), float32(math.Inf(-1))
+	for i := 0; i < gh; i++ {
+		row := w.logit[i*w.wpad : i*w.wpad+gw]
+		if i < br0 || i >= br1 {
+			mo = max(mo, rowMax(row))
+			continue
+		}
+		mo = max(mo, rowMax(row[:bc0]), rowMax(row[bc1:]))
+		for j := bc0; j < bc1; j++ {
+			if inWin(g, i, j, r0, c0) {
+				mw = max(mw, row[j])
+			} else {
+				mo = max(mo, row[j])
 			}
 		}
 	}
-	// Logits on L; the hidden map is zero outside the image, and L ± 1 lies
-	// within the hidden region wherever it is inside the image.
-	mw := math.Inf(-1)
-	nan := false
-	lw := lc1 - lc0
-	for i := lr0; i < lr1; i++ {
-		for j := lc0; j < lc1; j++ {
-			v := r.B2[0]
-			for o := 0; o < RefinerHidden; o++ {
-				kw := k.W2[o*refinerKK : (o+1)*refinerKK]
-				hid := w.hidden[o*hs : (o+1)*hs]
-				for u := 0; u < 3; u++ {
-					sr := i + u - 1
-					if sr < 0 || sr >= gh {
-						continue
-					}
-					v = row3AtWin(v, hid[(sr-hr0)*hw:(sr-hr0+1)*hw], hc0, gw, j, kw[u*3], kw[u*3+1], kw[u*3+2])
-				}
-			}
-			w.logit[(i-lr0)*lw+(j-lc0)] = v
-			if v != v {
-				nan = true
-			}
-			if inWin(g, i, j, r0, c0) && float64(v) > mw {
-				mw = float64(v)
-			}
-		}
+	if mw != mw || mo != mo {
+		return tc.fullHead(w, cost)
 	}
-	var s, sx, sy, ring float64
-	nL := 0
-	for i := lr0; i < lr1; i++ {
+	var s, sx, sy float64
+	nw := 0
+	for i := br0; i < br1; i++ {
 		yc := g.Offset + g.Stride*float64(i)
-		for j := lc0; j < lc1; j++ {
-			e := math.Exp(float64(w.logit[(i-lr0)*lw+(j-lc0)]) - mw)
-			nL++
+		for j := bc0; j < bc1; j++ {
 			if !inWin(g, i, j, r0, c0) {
-				ring += e
 				continue
 			}
+			e := math.Exp(float64(w.logit[i*w.wpad+j]) - float64(mw))
 			xc := g.Offset + g.Stride*float64(j)
 			s += e
 			sx += e * xc
 			sy += e * yc
+			nw++
 		}
 	}
-	outside := tc.outsideMass(cost, lr0, lr1, lc0, lc1, mw, 2*s/1e-6)
-	massLB := s / (s + ring + outside)
-	if nan || !(massLB >= 1e-6) {
-		ws := w.ws
-		copy(ws.Cost, cost)
-		tc.head.forwardCost(ws)
-		return ws.Win.X, ws.Win.Y, false
+	// Lower bound on the window's share with every outside logit at mo
+	// and then, if that is not enough, summed exactly.
+	lo := s * math.Exp(-2*margin)
+	outside := float64(gh*gw-nw) * math.Exp(float64(mo)-float64(mw))
+	if !(lo/(lo+outside) >= 1e-6) {
+		outside = 0
+		for i := 0; i < gh; i++ {
+			row := w.logit[i*w.wpad : i*w.wpad+gw]
+			for j, v := range row {
+				if !(i >= br0 && i < br1 && j >= bc0 && j < bc1 && inWin(g, i, j, r0, c0)) {
+					outside += math.Exp(float64(v) - float64(mw))
+				}
+			}
+		}
+		if !(lo/(lo+outside) >= 1e-6) {
+			return tc.fullHead(w, cost)
+		}
 	}
 	return sx / s, sy / s, true
 }
 
-// boundTile is the side of the token tiles of outsideMass.
-const boundTile = 4
-
-// outsideMass returns an upper bound on Σ exp(logit − mw) over the tokens
-// outside the region [lr0, lr1)×[lc0, lc1). It bounds each tile's logits by
-// interval arithmetic through the refiner: the cost values in the tile's
-// receptive field (±2 tokens, zero padding included) give each hidden
-// unit's range, those give the logit's upper end. It stops early, returning
-// +Inf, once the sum exceeds stop (the caller needs only to know that it is
-// that large: the window then certainly holds too little of the mass).
-func (tc *trackCore) outsideMass(cost []float32, lr0, lr1, lc0, lc1 int, mw, stop float64) float64 {
-	g := tc.g
-	gh, gw := g.GH, g.GW
-	r := &tc.head.Refiner
-	total := 0.0
-	for tr0 := 0; tr0 < gh; tr0 += boundTile {
-		tr1 := min(tr0+boundTile, gh)
-		or := max(0, min(tr1, lr1)-max(tr0, lr0))
-		for tc0 := 0; tc0 < gw; tc0 += boundTile {
-			tc1 := min(tc0+boundTile, gw)
-			n := (tr1-tr0)*(tc1-tc0) - or*max(0, min(tc1, lc1)-max(tc0, lc0))
-			if n == 0 {
-				continue
-			}
-			lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
-			for rr := max(tr0-2, 0); rr < min(tr1+2, gh); rr++ {
-				row := cost[rr*gw+max(tc0-2, 0) : rr*gw+min(tc1+2, gw)]
-				for _, v := range row {
-					lo = min(lo, v)
-					hi = max(hi, v)
-				}
-			}
-			if tr0-2 < 0 || tc0-2 < 0 || tr1+2 > gh || tc1+2 > gw {
-				lo, hi = min(lo, 0), max(hi, 0)
-			}
-			if lo != lo || hi != hi {
-				return math.Inf(1)
-			}
-			l := float64(r.B2[0])
-			lo64, hi64 := float64(lo), float64(hi)
-			border := tr0-1 < 0 || tc0-1 < 0 || tr1+1 > gh || tc1+1 > gw
-			for o := 0; o < RefinerHidden; o++ {
-				// Σ w·x over x ∈ [lo, hi] is extreme at x = lo or hi per
-				// weight: the positive and negative weight sums give both ends.
-				b := float64(r.B0[o])
-				hlo := max(b+tc.pos0[o]*lo64+tc.neg0[o]*hi64, 0)
-				hhi := max(b+tc.pos0[o]*hi64+tc.neg0[o]*lo64, 0)
-				if border {
-					hlo = 0 // zero-padded hidden taps
-				}
-				l += tc.pos2[o]*hhi + tc.neg2[o]*hlo
-			}
-			// Margin for float32 rounding in the real computation.
-			l += 1e-3 * (1 + math.Abs(l))
-			total += float64(n) * math.Exp(l-mw)
-			if total > stop {
-				return math.Inf(1)
-			}
-		}
+// rowMax returns the largest value of row (−Inf when empty, NaN when it
+// holds one).
+func rowMax(row []float32) float32 {
+	m0, m1, m2, m3 := float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1))
+	j := 0
+	for ; j+4 <= len(row); j += 4 {
+		q := row[j : j+4 : j+4]
+		m0, m1, m2, m3 = max(m0, q[0]), max(m1, q[1]), max(m2, q[2]), max(m3, q[3])
 	}
-	return total
+	for ; j < len(row); j++ {
+		m0 = max(m0, row[j])
+	}
+	return max(m0, m1, m2, m3)
+}
+
+// fullHead runs the full head (the reference's computation) on one cost
+// volume.
+func (tc *trackCore) fullHead(w *coreWork, cost []float32) (x, y float64, windowed bool) {
+	ws := w.ws
+	copy(ws.Cost, cost)
+	tc.head.forwardCost(ws)
+	return ws.Win.X, ws.Win.Y, false
 }
 
 // inWin is softargmax's window test: squared pixel distance ≤ Radius².
@@ -389,38 +361,6 @@ func inWin(g HeadGeometry, r, c, r0, c0 int) bool {
 	dx := g.Stride * float64(c-c0)
 	dy := g.Stride * float64(r-r0)
 	return dx*dx+dy*dy <= g.Radius*g.Radius
-}
-
-// row3At adds row3Acc's term at column j of s (zero outside s) to v, with
-// the same float32 expression shape as refiner.go's row3Acc.
-func row3At(v float32, s []float32, j int, k0, k1, k2 float32) float32 {
-	n := len(s)
-	switch {
-	case n == 1:
-		return v + k1*s[0]
-	case j == 0:
-		return v + (k1*s[0] + k2*s[1])
-	case j == n-1:
-		return v + (k0*s[n-2] + k1*s[n-1])
-	default:
-		return v + (k0*s[j-1] + k1*s[j] + k2*s[j+1])
-	}
-}
-
-// row3AtWin is row3At on a hidden row that holds image columns
-// [c0, c0+len(s)) of an image gw wide.
-func row3AtWin(v float32, s []float32, c0, gw, j int, k0, k1, k2 float32) float32 {
-	at := func(cc int) float32 { return s[cc-c0] }
-	switch {
-	case gw == 1:
-		return v + k1*at(j)
-	case j == 0:
-		return v + (k1*at(0) + k2*at(1))
-	case j == gw-1:
-		return v + (k0*at(gw-2) + k1*at(gw-1))
-	default:
-		return v + (k0*at(j-1) + k1*at(j) + k2*at(j+1))
-	}
 }
 
 // sample writes the bilinear (border) sample of feat at model pixel (x, y)

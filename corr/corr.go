@@ -199,6 +199,15 @@ func scaleRow(row, qi, featNorm []float32, lo, hi int, relu bool) {
 	r := row[lo:hi]
 	fn := featNorm[lo:hi]
 	fn = fn[:len(r)]
+	done := scaleAsm(r, fn, qn, relu)
+	scaleGo(r[done:], fn[done:], qn, relu)
+}
+
+// scaleGo is the specification of scaleRow's loop: r[j] = r[j] /
+// max(qn·fn[j], Eps), then 0 where negative when relu is set (NaN and −0
+// unchanged). The amd64 kernel gives the same bits.
+func scaleGo(r, fn []float32, qn float32, relu bool) {
+	fn = fn[:len(r)]
 	for j, d := range r {
 		den := qn * fn[j]
 		if den < Eps {

@@ -317,3 +317,42 @@ func BenchmarkCosine(b *testing.B) {
 		}
 	})
 }
+
+// TestScaleRowKernelMatchesGo checks scaleRow's kernel bit for bit against
+// its Go loop: signs, −0, NaN, infinities and norms under Eps.
+func TestScaleRowKernelMatchesGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, relu := range []bool{false, true} {
+		for n := 0; n <= 67; n++ {
+			row := make([]float32, n)
+			fn := make([]float32, n)
+			for j := range row {
+				row[j] = float32(r.NormFloat64())
+				fn[j] = float32(r.ExpFloat64())
+				switch r.IntN(12) {
+				case 0:
+					row[j] = float32(math.NaN())
+				case 1:
+					row[j] = float32(math.Copysign(0, -1))
+				case 2:
+					fn[j] = 1e-12
+				case 3:
+					fn[j] = float32(math.NaN())
+				case 4:
+					row[j] = float32(math.Inf(-1))
+				}
+			}
+			qn := float32(0.5 + r.Float64())
+			want := append([]float32(nil), row...)
+			scaleGo(want, fn, qn, relu)
+			got := append([]float32(nil), row...)
+			done := scaleAsm(got, fn, qn, relu)
+			scaleGo(got[done:], fn[done:], qn, relu)
+			for j := range want {
+				if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+					t.Fatalf("relu=%v n=%d j=%d: %v (%#x), want %v (%#x)", relu, n, j, got[j], math.Float32bits(got[j]), want[j], math.Float32bits(want[j]))
+				}
+			}
+		}
+	}
+}

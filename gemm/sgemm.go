@@ -177,6 +177,33 @@ func packA(dst, a []float32, lda int, trans bool, ic, pc, mcb, kcb int, alpha fl
 // packB copies op(B)[pc:pc+kcb, jc:jc+ncb] into slivers of nr columns:
 // sliver s holds, for p = 0…kcb−1, the nr values of row p (zero-padded).
 func packB(dst, b []float32, ldb int, trans bool, pc, jc, kcb, ncb, nr int) {
+	if !trans && (nr == 32 || nr == 16) && ncb >= nr {
+		// Whole slivers row by row: each row of B is read as one
+		// contiguous run (prefetch-friendly for a large ldb) and scattered
+		// into the slivers; the rest below.
+		full := ncb / nr * nr
+		for p := 0; p < kcb; p++ {
+			row := b[(pc+p)*ldb+jc : (pc+p)*ldb+jc+full]
+			if nr == 32 {
+				for s := 0; s < full; s += 32 {
+					*(*[32]float32)(dst[s*kcb+p*32 : s*kcb+p*32+32]) = *(*[32]float32)(row[s : s+32])
+				}
+			} else {
+				for s := 0; s < full; s += 16 {
+					*(*[16]float32)(dst[s*kcb+p*16 : s*kcb+p*16+16]) = *(*[16]float32)(row[s : s+16])
+				}
+			}
+		}
+		if full < ncb {
+			packBSlivers(dst[full*kcb:], b, ldb, trans, pc, jc+full, kcb, ncb-full, nr)
+		}
+		return
+	}
+	packBSlivers(dst, b, ldb, trans, pc, jc, kcb, ncb, nr)
+}
+
+// packBSlivers is packB one sliver at a time.
+func packBSlivers(dst, b []float32, ldb int, trans bool, pc, jc, kcb, ncb, nr int) {
 	for s := 0; s < ncb; s += nr {
 		out := dst[s*kcb : (s+nr)*kcb]
 		cols := min(nr, ncb-s)

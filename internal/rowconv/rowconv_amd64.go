@@ -4,7 +4,13 @@ package rowconv
 
 import "golang.org/x/sys/cpu"
 
-var hasAVX2 = cpu.X86.HasAVX2
+var (
+	hasAVX2 = cpu.X86.HasAVX2
+	hasFMA  = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	// hasAVX512 selects the 16-wide kernels; a variable so tests can run
+	// the AVX2 ones too.
+	hasAVX512 = hasFMA && cpu.X86.HasAVX512F
+)
 
 //go:noescape
 func acc3AVX2(d, a, b, c *float32, n int, k0, k1, k2 float32)

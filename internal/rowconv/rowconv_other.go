@@ -3,3 +3,7 @@
 package rowconv
 
 func acc3Asm(d, a, b, c []float32, k0, k1, k2 float32) int { return 0 }
+
+func conv3StripsAsm(dst, src []float32, chStride, rowStride, nch int, w []float32, bias float32, nstrips int, relu bool) bool {
+	return false
+}

@@ -1,0 +1,25 @@
+//go:build amd64 && !noasm
+
+package corr
+
+import "golang.org/x/sys/cpu"
+
+var hasAVX2 = cpu.X86.HasAVX2
+
+//go:noescape
+func scaleAVX2(r, fn *float32, n int, qn float32, relu int)
+
+// scaleAsm runs the AVX2 kernel on the largest multiple of 8 values and
+// returns how many it did.
+func scaleAsm(r, fn []float32, qn float32, relu bool) int {
+	n := len(r) &^ 7
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	rl := 0
+	if relu {
+		rl = 1
+	}
+	scaleAVX2(&r[0], &fn[0], n, qn, rl)
+	return n
+}
