@@ -1,8 +1,13 @@
-// Package rowconv holds the inner loop of the tracker head's 3×3
-// convolutions (the refiner): one output row accumulates three taps of one
-// input row. It has an AVX2 kernel on amd64 and a Go loop elsewhere (or
-// with -tags noasm); both give bit-identical results, since the kernel
-// performs the Go expression's multiplies and adds, unfused, in its order.
+// Package rowconv holds the inner loops of the tracker head's 3×3
+// convolutions (the refiner).
+//
+// Acc3 accumulates three taps of one input row into one output row, with
+// the Go expression's multiplies and adds, unfused, in its order: the
+// training head's Refiner.Forward/Backward use it. Conv3Strips computes
+// whole padded rows of a multi-channel 3×3 convolution with fused
+// multiply-adds: the tracking engine's logits. Each has AVX2 (and, for
+// Conv3Strips, AVX-512) kernels on amd64 and a Go loop elsewhere (or with
+// -tags noasm) giving bit-identical results.
 package rowconv
 
 // Acc3 adds k0·a[j] + k1·b[j] + k2·c[j] to d[j] for j < len(d), evaluated as
