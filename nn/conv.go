@@ -399,6 +399,11 @@ func Conv2dForward(out, x, w, b []float32, s ConvShape, ws *ConvWorkspace) {
 // [N, Cout, OutH, OutW]: dx [N, Cin, H, W] += ∂L/∂x, dw += ∂L/∂w,
 // db [Cout] += Σ dout. Any of dx, dw, db may be nil. The im2col columns are
 // recomputed from x.
+//
+// dx may be x itself (the same slice, not a shifted one; not for depthwise
+// convolutions): x is then read for dw first and overwritten with ∂L/∂x
+// (not accumulated), so a network whose input activations are dead after
+// their backward needs no separate input-gradient buffer.
 func Conv2dBackward(dx, dw, db, dout, x, w []float32, s ConvShape, ws *ConvWorkspace) {
 	s = s.norm()
 	s.validate("Conv2dBackward")
@@ -428,7 +433,11 @@ func Conv2dBackward(dx, dw, db, dout, x, w []float32, s ConvShape, ws *ConvWorks
 		ws = new(ConvWorkspace)
 	}
 	ws.maps(s)
+	alias := dx != nil && &dx[0] == &x[0]
 	if s.depthwise() {
+		if alias {
+			panic("nn: Conv2dBackward: dx aliases x in a depthwise convolution")
+		}
 		depthwiseBackward(dx, dw, dout, x, w, s, ws)
 		return
 	}
@@ -441,6 +450,9 @@ func Conv2dBackward(dx, dw, db, dout, x, w []float32, s ConvShape, ws *ConvWorks
 				dy := dout[(n*s.Cout+g*coutG)*ohw:]
 				if dw != nil {
 					gemm.MatMul(false, true, coutG, k, ohw, 1, dy, ohw, x[xoff:], hw, 1, dw[g*coutG*k:], k)
+				}
+				if alias {
+					clear(dx[xoff : xoff+cinG*hw]) // this group's x is read for the last time above
 				}
 				if dx != nil {
 					gemm.MatMul(true, false, k, ohw, coutG, 1, w[g*coutG*k:], k, dy, ohw, 1, dx[xoff:], hw)
@@ -469,6 +481,9 @@ func Conv2dBackward(dx, dw, db, dout, x, w []float32, s ConvShape, ws *ConvWorks
 	}
 	if dx == nil {
 		return
+	}
+	if alias {
+		clear(dx[:s.InLen()]) // x is not read below
 	}
 	// dcol[k, band] = W_gᵀ · dy over bands of output rows, then col2im.
 	band := ws.bandRows(k, ow, oh)

@@ -240,3 +240,31 @@ func TestConv2dImplicitGEMM(t *testing.T) {
 		checkForward(t, "dx", dx, ref, 1e-5)
 	}
 }
+
+// TestConv2dBackwardInPlace checks that dx = x (the input overwritten by
+// its gradient) gives the same dw, db and dx bits as separate buffers, for
+// an implicit-GEMM conv and a direct (1×1) one.
+func TestConv2dBackwardInPlace(t *testing.T) {
+	for si, s := range []ConvShape{
+		ConvShape{N: 2, Cin: 6, H: 13, W: 29, Cout: 10, KH: 5, KW: 5, Mode: PadReflect}.Pad(2),
+		{N: 2, Cin: 8, H: 9, W: 11, Cout: 5, KH: 1, KW: 1},
+	} {
+		s = s.norm()
+		r := newRand(uint64(300 + si))
+		x := randSlice(r, s.InLen(), -1, 1)
+		w := randSlice(r, s.WeightLen(), -1, 1)
+		dout := randSlice(r, s.OutLen(), -1, 1)
+		dw, db, dx := make([]float32, len(w)), make([]float32, s.Cout), make([]float32, len(x))
+		Conv2dBackward(dx, dw, db, dout, x, w, s, nil)
+		dw2, db2 := make([]float32, len(w)), make([]float32, s.Cout)
+		xi := append([]float32(nil), x...)
+		Conv2dBackward(xi, dw2, db2, dout, xi, w, s, nil)
+		for name, p := range map[string][2][]float32{"dw": {dw, dw2}, "db": {db, db2}, "dx": {dx, xi}} {
+			for i := range p[0] {
+				if math.Float32bits(p[0][i]) != math.Float32bits(p[1][i]) {
+					t.Fatalf("shape %d: in place %s[%d] = %v, separate %v", si, name, i, p[1][i], p[0][i])
+				}
+			}
+		}
+	}
+}

@@ -35,8 +35,7 @@ func (s *DeltaDINOStage) conv(n, h, w int) ConvShape {
 type stageCache struct {
 	in       []float32 // stage input [n, Cin, h, w] (aliases the previous stage's output)
 	conv     []float32 // conv output [n, Cout, h, w] (BatchNorm input); training only
-	act      []float32 // BN output, ReLU applied in place; only for a stage without BlurPool (else DeltaDINO.scratch)
-	mask     []uint64  // ReLU mask of a training forward: bit i set where act[i] > 0
+	mask     []uint64  // ReLU mask of a training forward: bit i set where the activation is > 0
 	mean, vr []float32 // BN batch statistics
 	out      []float32 // BlurPool output (the next stage's input) or nil
 	h, w     int
@@ -55,9 +54,12 @@ type stageCache struct {
 //
 // Forward in training mode keeps what Backward needs: each stage's input
 // and conv output, the ReLU mask as bits, and the BatchNorm statistics
-// (about 330 MB per 476×854 frame); a stage's BatchNorm/ReLU output that
-// only feeds its BlurPool lives in one scratch buffer shared by all stages
-// (which Backward then reuses for gradients).
+// (about 300 MB per 476×854 frame). Every stage's BatchNorm/ReLU output,
+// which only its BlurPool (or, for the last stage, the alignment) reads,
+// lives in one scratch buffer shared by all stages. Backward needs no
+// buffer of its own beyond it: the scratch holds each stage's activation
+// gradient, and each stage input's gradient overwrites that input (dead
+// once its weight gradient is done; see Conv2dBackward).
 // Eval mode keeps only the BlurPool outputs. A DeltaDINO must not be used
 // from two goroutines at once.
 type DeltaDINO struct {
@@ -69,9 +71,8 @@ type DeltaDINO struct {
 	cache                []stageCache
 	n, gh, gw, h8, w8    int
 	cnnOut, grid, output []float32
-	trained              bool         // the latest Forward was a training one
-	gbuf                 [3][]float32 // Backward: [0] a BlurPool stage's activation gradient (= scratch), [1], [2] stage-output gradients
-	scratch              []float32    // Forward: BN/ReLU output of a BlurPool stage (and its conv output in eval mode)
+	trained              bool      // the latest Forward was a training one (and no Backward has run since)
+	scratch              []float32 // Forward: every stage's BN/ReLU output (and its conv output in eval mode); Backward: activation gradients
 }
 
 // NewDeltaDINO returns Delta-DINO with DINO-Tracker's default architecture
@@ -188,17 +189,11 @@ func (d *DeltaDINO) Forward(frames []float32, n, h, w int, train bool) (out []fl
 		c := &d.cache[i]
 		c.in, c.h, c.w = x, h, w
 		hw := h * w
-		// act: the BN (and ReLU) output. A BlurPool stage's lives in the
-		// shared scratch (only BlurPool reads it; Backward needs just the
-		// ReLU mask); the last stage's is the CNN output and stays.
-		var conv, act []float32
-		if s.Blur {
-			d.scratch = growF(d.scratch, cs.OutLen())
-			act = d.scratch
-		} else {
-			c.act = growF(c.act, cs.OutLen())
-			act = c.act
-		}
+		// act: the BN (and ReLU) output, in the shared scratch: only the
+		// stage's BlurPool reads it (Backward needs just the ReLU mask), or
+		// for the last stage the alignment below.
+		var conv []float32
+		act := d.scratchFor(cs.OutLen())
 		if train {
 			c.conv = growF(c.conv, cs.OutLen())
 			conv = c.conv
@@ -244,6 +239,16 @@ func (d *DeltaDINO) Forward(frames []float32, n, h, w int, train bool) (out []fl
 	return d.output, d.gh, d.gw
 }
 
+// scratchFor returns the scratch as a buffer of n values; it is sized for
+// the largest stage, so that it is allocated once.
+func (d *DeltaDINO) scratchFor(n int) []float32 {
+	if cap(d.scratch) < n {
+		d.scratch = nil // not kept alive beside its replacement
+		d.scratch = make([]float32, n)
+	}
+	return d.scratch[:n]
+}
+
 // ForwardTape runs a training Forward on frames [n, 3, h, w] and records
 // Backward on tp. The result [n, Cout, gh, gw] has a gradient buffer; its
 // Data is owned by d and valid until the next Forward, so record at most one
@@ -272,34 +277,20 @@ func (d *DeltaDINO) Backward(dout []float32) {
 	n := d.n
 	last := d.Stages[len(d.Stages)-1]
 	checkLen("DeltaDINO.Backward", "dout", dout, n*last.Cout*d.gh*d.gw)
-	// gbuf[0] holds a BlurPool stage's activation gradient (then, in place,
-	// its conv-output gradient); gbuf[1] and gbuf[2] alternate as the
-	// gradient of a stage's output and of its input.
-	sizeA, sizeB := 0, len(d.cnnOut)
-	for i, s := range d.Stages {
-		c := &d.cache[i]
-		if s.Blur {
-			sizeA = max(sizeA, len(c.conv))
-		}
-		if i > 0 {
-			sizeB = max(sizeB, len(c.in))
-		}
-	}
-	// The forward's scratch is free now: it becomes gbuf[0].
-	d.scratch = growF(d.scratch, sizeA)
-	d.gbuf[0] = d.scratch
-	d.gbuf[1] = growF(d.gbuf[1], sizeB)
-	d.gbuf[2] = growF(d.gbuf[2], sizeB)
-	zero := func(i, m int) []float32 { b := d.gbuf[i][:m]; clear(b); return b }
-
-	gi := 1 // d.gbuf[gi] holds ∂L/∂(stage output)
-	g := zero(gi, len(d.cnnOut))
+	d.trained = false // the activations are overwritten below
+	// ∂L/∂(CNN output) replaces the CNN output (in the scratch), which the
+	// grid sample's input gradient does not read.
+	g := d.cnnOut
+	clear(g)
 	GridSampleBackward(g, nil, dout, d.cnnOut, d.grid, n, last.Cout, d.h8, d.w8, d.gh, d.gw, alignOpts)
 	for i := len(d.Stages) - 1; i >= 0; i-- {
 		s, c := d.Stages[i], &d.cache[i]
 		dact := g
 		if s.Blur {
-			dact = zero(0, len(c.conv))
+			// g is the previous iteration's dx, in this stage's BlurPool
+			// output buffer; the scratch is free again.
+			dact = d.scratch[:len(c.conv)]
+			clear(dact)
 			// The input gradient of the (fixed-filter) depthwise BlurPool does
 			// not read its input: any buffer of the right length will do.
 			Conv2dBackward(dact, nil, nil, g, c.conv, d.filt(s.Cout), BlurPoolShape(n, s.Cout, c.h, c.w), &d.ws)
@@ -309,18 +300,21 @@ func (d *DeltaDINO) Backward(dout []float32) {
 		}
 		// BatchNorm backward in place: dact becomes ∂L/∂conv.
 		batchNormTrainBackward(dact, s.Gamma.Grad, s.Beta.Grad, dact, c.conv, c.mean, c.vr, s.Gamma.Data, n, s.Cout, c.h*c.w, d.Eps, false)
+		// ∂L/∂(stage input) overwrites the input (the previous stage's
+		// BlurPool output) once the weight gradient has read it; the first
+		// stage's input is the caller's frames and gets none.
 		var dx []float32
-		xi := 3 - gi
 		if i > 0 {
-			dx = zero(xi, len(c.in))
+			dx = c.in
 		}
 		Conv2dBackward(dx, s.Weight.Grad, s.Bias.Grad, dact, c.in, s.Weight.Data, s.conv(n, c.h, c.w), &d.ws)
-		gi, g = xi, dx
+		g = dx
 	}
 }
 
 // CNNOut returns the last stage's output [n, Cout, h8, w8] of the latest
-// Forward, before alignment (owned by d).
+// Forward, before alignment (owned by d; valid until the next Forward or
+// Backward).
 func (d *DeltaDINO) CNNOut() []float32 { return d.cnnOut }
 
 // reluForwardMask applies ReLU to act in place (max(x, 0), as ReLUForward:
