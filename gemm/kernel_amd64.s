@@ -2,9 +2,10 @@
 
 #include "textflag.h"
 
-// func kernel6x16AVX2(kc int, a, b, c *float32, ldc int)
+// func kernel6x16AVX2(kc int, a, b, c *float32, ldc int, set int)
 // c[i][j] += sum_p a[p*6+i] * b[p*16+j] for i < 6, j < 16; ldc in elements.
-TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-40
+// With set non-zero, c[i][j] = the sum (C is not read).
+TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -51,6 +52,9 @@ loop:
 	DECQ CX
 	JNZ loop
 store:
+	MOVQ set+40(FP), AX
+	TESTQ AX, AX
+	JNZ set6x16
 	VADDPS (DX), Y0, Y0
 	VMOVUPS Y0, (DX)
 	VADDPS 32(DX), Y1, Y1
@@ -79,6 +83,26 @@ store:
 	VADDPS (DX), Y10, Y10
 	VMOVUPS Y10, (DX)
 	VADDPS 32(DX), Y11, Y11
+	VMOVUPS Y11, 32(DX)
+	VZEROUPPER
+	RET
+set6x16:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y10, (DX)
 	VMOVUPS Y11, 32(DX)
 	VZEROUPPER
 	RET
@@ -122,14 +146,20 @@ store:
 	VADDPS 64(DX), acc1, acc1; \
 	VMOVUPS acc1, 64(DX)
 
-// func kernel12x32AVX512(kc int, a, b, c *float32, ldc int)
+// SET_ROW(acc0, acc1): C row at DX = (acc0, acc1).
+#define SET_ROW(acc0, acc1) \
+	VMOVUPS acc0, (DX); \
+	VMOVUPS acc1, 64(DX)
+
+// func kernel12x32AVX512(kc int, a, b, c *float32, ldc int, set int)
 // c[i][j] += sum_p a[p*12+i] * b[p*32+j] for i < 12, j < 32; ldc in elements.
+// With set non-zero, c[i][j] = the sum (C is not read).
 // Z0…Z23 accumulate (row i in Z(2i), Z(2i+1)); Z24…Z27 hold two B rows;
 // the A values are broadcast into Z28…Z31 in rotation (one load per value
 // rather than one per FMA). Unrolled by two in p. The C tile is prefetched
 // first: it was last touched a whole kc block ago, and its misses would
 // otherwise stall the stores at the end.
-TEXT ·kernel12x32AVX512(SB), NOSPLIT, $0-40
+TEXT ·kernel12x32AVX512(SB), NOSPLIT, $0-48
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -190,6 +220,9 @@ tail512:
 	JZ store512
 	KSTEP(0, 0, Z24, Z25)
 store512:
+	MOVQ set+40(FP), AX
+	TESTQ AX, AX
+	JNZ set512
 	STORE_ROW(Z0, Z1)
 	ADDQ R8, DX
 	STORE_ROW(Z2, Z3)
@@ -213,5 +246,31 @@ store512:
 	STORE_ROW(Z20, Z21)
 	ADDQ R8, DX
 	STORE_ROW(Z22, Z23)
+	VZEROUPPER
+	RET
+set512:
+	SET_ROW(Z0, Z1)
+	ADDQ R8, DX
+	SET_ROW(Z2, Z3)
+	ADDQ R8, DX
+	SET_ROW(Z4, Z5)
+	ADDQ R8, DX
+	SET_ROW(Z6, Z7)
+	ADDQ R8, DX
+	SET_ROW(Z8, Z9)
+	ADDQ R8, DX
+	SET_ROW(Z10, Z11)
+	ADDQ R8, DX
+	SET_ROW(Z12, Z13)
+	ADDQ R8, DX
+	SET_ROW(Z14, Z15)
+	ADDQ R8, DX
+	SET_ROW(Z16, Z17)
+	ADDQ R8, DX
+	SET_ROW(Z18, Z19)
+	ADDQ R8, DX
+	SET_ROW(Z20, Z21)
+	ADDQ R8, DX
+	SET_ROW(Z22, Z23)
 	VZEROUPPER
 	RET

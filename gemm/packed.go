@@ -134,7 +134,11 @@ func MatMulPacked(pa *PackedA, n int, packB BPacker, beta float32, c []float32, 
 		return
 	}
 	check("C", c, m, n, ldc)
-	if beta != 1 {
+	// beta = 0 stores the first k panel's products instead of adding them
+	// (C is neither cleared first nor read); when k = 0 there is no panel,
+	// so the pass below clears C.
+	zero := beta == 0 && k > 0
+	if beta != 1 && !zero {
 		parallel.For(m, max(1, 1<<16/n), func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				row := c[i*ldc : i*ldc+n]
@@ -157,18 +161,18 @@ func MatMulPacked(pa *PackedA, n int, packB BPacker, beta float32, c []float32, 
 	rowSlivers := pa.mPad / mr
 	if colSlivers >= 4*w || colSlivers >= rowSlivers {
 		parallel.For(colSlivers, max(1, (colSlivers+w-1)/w), func(lo, hi int) {
-			pa.run(0, m, lo*nr, min(hi*nr, n), packB, c, ldc)
+			pa.run(0, m, lo*nr, min(hi*nr, n), packB, zero, c, ldc)
 		})
 		return
 	}
 	parallel.For(rowSlivers, max(1, (rowSlivers+w-1)/w), func(lo, hi int) {
-		pa.run(lo*mr, min(hi*mr, m), 0, n, packB, c, ldc)
+		pa.run(lo*mr, min(hi*mr, m), 0, n, packB, zero, c, ldc)
 	})
 }
 
 // run computes rows [i0, i1) × columns [j0, j1) of C; i0 is a multiple of
-// mr.
-func (pa *PackedA) run(i0, i1, j0, j1 int, packB BPacker, c []float32, ldc int) {
+// mr. With zero set, the first k panel's products are stored, not added.
+func (pa *PackedA) run(i0, i1, j0, j1 int, packB BPacker, zero bool, c []float32, ldc int) {
 	kern := pa.kern
 	mr, nr := kern.mr, kern.nr
 	bufs := packPool.Get().(*packBufs)
@@ -193,18 +197,13 @@ func (pa *PackedA) run(i0, i1, j0, j1 int, packB BPacker, c []float32, ldc int) 
 						cols := min(nr, ncb-jr)
 						bs := bp[jr*kcb : (jr+nr)*kcb]
 						ci := (ic+ir)*ldc + jc + jr
+						set := zero && pc == 0
 						if rows == mr && cols == nr {
-							kern.fn(kcb, ap, bs, c[ci:], ldc)
+							kern.fn(kcb, ap, bs, c[ci:], ldc, set)
 							continue
 						}
-						clear(tile)
-						kern.fn(kcb, ap, bs, tile, nr)
-						for r := 0; r < rows; r++ {
-							crow := c[ci+r*ldc : ci+r*ldc+cols]
-							for j := range crow {
-								crow[j] += tile[r*nr+j]
-							}
-						}
+						kern.fn(kcb, ap, bs, tile, nr, true)
+						addTile(c[ci:], ldc, tile, nr, rows, cols, set)
 					}
 				}
 			}
@@ -250,5 +249,5 @@ func (m Micro) Run(kc int, a, b, c []float32, ldc int) {
 	_ = a[kc*m.k.mr-1]
 	_ = b[kc*m.k.nr-1]
 	_ = c[(m.k.mr-1)*ldc+m.k.nr-1]
-	m.k.fn(kc, a, b, c, ldc)
+	m.k.fn(kc, a, b, c, ldc, false)
 }

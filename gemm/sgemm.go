@@ -38,12 +38,14 @@ const (
 type microKernel struct {
 	name   string
 	mr, nr int
-	fn     func(kc int, a, b, c []float32, ldc int)
+	// fn adds the product of packed slivers to c, or with set stores it
+	// (c is then not read).
+	fn func(kc int, a, b, c []float32, ldc int, set bool)
 }
 
 // genericKernel is the Go definition every assembly kernel must match.
-var genericKernel = microKernel{name: "go", mr: 6, nr: 16, fn: func(kc int, a, b, c []float32, ldc int) {
-	kernelGeneric(6, 16, kc, a, b, c, ldc)
+var genericKernel = microKernel{name: "go", mr: 6, nr: 16, fn: func(kc int, a, b, c []float32, ldc int, set bool) {
+	kernelGeneric(6, 16, kc, a, b, c, ldc, set)
 }}
 
 // bestKernel is the fastest kernel this CPU runs (assemblyKernels()[0]), or
@@ -95,7 +97,10 @@ func sgemm(kern *microKernel, transA, transB bool, m, n, k int, alpha float32, a
 	if m == 0 || n == 0 {
 		return
 	}
-	if beta != 1 {
+	// beta = 0 stores the first k panel's products instead of adding them
+	// (C is not read, so not cleared first).
+	zero := beta == 0 && k > 0 && alpha != 0
+	if beta != 1 && !zero {
 		for i := 0; i < m; i++ {
 			row := c[i*ldc : i*ldc+n]
 			if beta == 0 {
@@ -130,18 +135,13 @@ func sgemm(kern *microKernel, transA, transB bool, m, n, k int, alpha float32, a
 						cols := min(nr, ncb-jr)
 						bp := bufs.b[jr*kcb : (jr+nr)*kcb]
 						ci := (ic+ir)*ldc + jc + jr
+						set := zero && pc == 0
 						if rows == mr && cols == nr {
-							kern.fn(kcb, ap, bp, c[ci:], ldc)
+							kern.fn(kcb, ap, bp, c[ci:], ldc, set)
 							continue
 						}
-						clear(tile)
-						kern.fn(kcb, ap, bp, tile, nr)
-						for r := 0; r < rows; r++ {
-							crow := c[ci+r*ldc : ci+r*ldc+cols]
-							for j := range crow {
-								crow[j] += tile[r*nr+j]
-							}
-						}
+						kern.fn(kcb, ap, bp, tile, nr, true)
+						addTile(c[ci:], ldc, tile, nr, rows, cols, set)
 					}
 				}
 			}
@@ -241,10 +241,26 @@ func packBSlivers(dst, b []float32, ldb int, trans bool, pc, jc, kcb, ncb, nr in
 	}
 }
 
+// addTile adds (or with set stores) the rows×cols corner of an edge tile
+// (row stride nr) into c (row stride ldc).
+func addTile(c []float32, ldc int, tile []float32, nr, rows, cols int, set bool) {
+	for r := 0; r < rows; r++ {
+		crow := c[r*ldc : r*ldc+cols]
+		if set {
+			copy(crow, tile[r*nr:r*nr+cols])
+			continue
+		}
+		for j := range crow {
+			crow[j] += tile[r*nr+j]
+		}
+	}
+}
+
 // kernelGeneric adds the mr×nr product of packed slivers to c (row stride
-// ldc): c[i][j] += Σ_p a[p·mr+i]·b[p·nr+j]. It is the specification of the
-// assembly kernels.
-func kernelGeneric(mr, nr, kc int, a, b, c []float32, ldc int) {
+// ldc): c[i][j] += Σ_p a[p·mr+i]·b[p·nr+j]; with set it stores the sums
+// instead (c is not read). It is the specification of the assembly
+// kernels.
+func kernelGeneric(mr, nr, kc int, a, b, c []float32, ldc int, set bool) {
 	var accBuf [maxMR * maxNR]float32
 	acc := accBuf[:mr*nr]
 	for p := 0; p < kc; p++ {
@@ -260,6 +276,10 @@ func kernelGeneric(mr, nr, kc int, a, b, c []float32, ldc int) {
 	}
 	for i := 0; i < mr; i++ {
 		crow := c[i*ldc : i*ldc+nr]
+		if set {
+			copy(crow, acc[i*nr:i*nr+nr])
+			continue
+		}
 		for j := range crow {
 			crow[j] += acc[i*nr+j]
 		}

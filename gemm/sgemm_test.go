@@ -20,14 +20,18 @@ func TestKernelMatchesGeneric(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, kern := range assemblyKernels() {
 		mr, nr := kern.mr, kern.nr
-		for _, k := range []int{0, 1, 2, 5, 256} {
+		for _, tc := range []struct {
+			k   int
+			set bool
+		}{{0, false}, {1, false}, {2, false}, {5, false}, {256, false}, {0, true}, {1, true}, {5, true}, {256, true}} {
+			k := tc.k
 			a := randSlice(r, max(1, k*mr))
 			b := randSlice(r, max(1, k*nr))
 			ldc := nr + 3
 			c1 := randSlice(r, mr*ldc)
 			c2 := append([]float32(nil), c1...)
-			kern.fn(k, a, b, c1, ldc)
-			kernelGeneric(mr, nr, k, a, b, c2, ldc)
+			kern.fn(k, a, b, c1, ldc, tc.set)
+			kernelGeneric(mr, nr, k, a, b, c2, ldc, tc.set)
 			for i := range c1 {
 				if d := math.Abs(float64(c1[i] - c2[i])); d > 1e-4*(1+math.Sqrt(float64(k))) {
 					t.Fatalf("%s k=%d: c[%d] %v vs %v", kern.name, k, i, c1[i], c2[i])

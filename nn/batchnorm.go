@@ -40,10 +40,7 @@ func BatchNormTrainForward(out, mean, variance, x, gamma, beta []float32, n, c, 
 			mu := s / float64(n*hw)
 			var v float64
 			for i := 0; i < n; i++ {
-				for _, xv := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-					d := float64(xv) - mu
-					v += d * d
-				}
+				v += sqDev64(x[(i*c+ch)*hw:(i*c+ch+1)*hw], mu)
 			}
 			v /= float64(n * hw)
 			mean[ch], variance[ch] = float32(mu), float32(v)
@@ -108,11 +105,9 @@ func batchNormTrainBackward(dx, dgamma, dbeta, dout, x, mean, variance, gamma []
 			rstd := 1 / math.Sqrt(float64(variance[ch])+float64(eps))
 			var sdy, sdyx float64
 			for i := 0; i < n; i++ {
-				dy, xs := dout[(i*c+ch)*hw:(i*c+ch+1)*hw], x[(i*c+ch)*hw:(i*c+ch+1)*hw]
-				for j, g := range dy {
-					sdy += float64(g)
-					sdyx += float64(g) * (float64(xs[j]) - mu)
-				}
+				a, b := dyDev64(dout[(i*c+ch)*hw:(i*c+ch+1)*hw], x[(i*c+ch)*hw:(i*c+ch+1)*hw], mu)
+				sdy += a
+				sdyx += b
 			}
 			sdyx *= rstd // Σ dout·x̂
 			if dgamma != nil {

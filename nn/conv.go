@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"dinotracker/internal/prefault"
 	"fmt"
 	"math"
 
@@ -144,9 +145,13 @@ type ConvWorkspace struct {
 	interior []int32
 }
 
+// growF returns b resliced to n values, or a new buffer (its pages mapped
+// in up front: see package prefault) when b is too small.
 func growF(b []float32, n int) []float32 {
 	if cap(b) < n {
-		return make([]float32, n)
+		b = make([]float32, n)
+		prefault.Floats(b)
+		return b
 	}
 	return b[:n]
 }
@@ -314,10 +319,7 @@ func (ws *ConvWorkspace) col2im(dxb, dcol []float32, s ConvShape, cinG, oy0, oy1
 					}
 					if inLo < inHi && s.Stride == 1 {
 						off := -s.PadLeft + kx*s.Dilation
-						dst, sv := drow[inLo+off:inHi+off], d[inLo:inHi]
-						for i := range dst {
-							dst[i] += sv[i]
-						}
+						dwAdd(drow[inLo+off:inHi+off], d[inLo:inHi])
 					} else {
 						for ox := inLo; ox < inHi; ox++ {
 							drow[cm[ox]] += d[ox]
@@ -504,12 +506,67 @@ func Conv2dBackward(dx, dw, db, dout, x, w []float32, s ConvShape, ws *ConvWorks
 	}
 }
 
+// sum64 returns Σ x in float64, with four interleaved partial sums (the
+// loop is bound by the latency of the additions otherwise).
 func sum64(x []float32) float64 {
-	var s float64
-	for _, v := range x {
-		s += float64(v)
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		q := x[i : i+4 : i+4]
+		s0 += float64(q[0])
+		s1 += float64(q[1])
+		s2 += float64(q[2])
+		s3 += float64(q[3])
 	}
-	return s
+	for ; i < len(x); i++ {
+		s0 += float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// sqDev64 returns Σ (x − mu)² in float64, as sum64 does its sum.
+func sqDev64(x []float32, mu float64) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		q := x[i : i+4 : i+4]
+		d0, d1, d2, d3 := float64(q[0])-mu, float64(q[1])-mu, float64(q[2])-mu, float64(q[3])-mu
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; i < len(x); i++ {
+		d := float64(x[i]) - mu
+		s0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dyDev64 returns Σ dy and Σ dy·(x − mu) in float64, as sum64 does its sum.
+func dyDev64(dy, x []float32, mu float64) (sdy, sdyx float64) {
+	x = x[:len(dy)]
+	var a0, a1, a2, a3, b0, b1, b2, b3 float64
+	i := 0
+	for ; i+4 <= len(dy); i += 4 {
+		g := dy[i : i+4 : i+4]
+		q := x[i : i+4 : i+4]
+		g0, g1, g2, g3 := float64(g[0]), float64(g[1]), float64(g[2]), float64(g[3])
+		a0 += g0
+		a1 += g1
+		a2 += g2
+		a3 += g3
+		b0 += g0 * (float64(q[0]) - mu)
+		b1 += g1 * (float64(q[1]) - mu)
+		b2 += g2 * (float64(q[2]) - mu)
+		b3 += g3 * (float64(q[3]) - mu)
+	}
+	for ; i < len(dy); i++ {
+		g := float64(dy[i])
+		a0 += g
+		b0 += g * (float64(x[i]) - mu)
+	}
+	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }
 
 // KaimingUniform fills w with PyTorch's default Conv2d/Linear weight init,

@@ -244,7 +244,7 @@ func (d *DeltaDINO) Forward(frames []float32, n, h, w int, train bool) (out []fl
 func (d *DeltaDINO) scratchFor(n int) []float32 {
 	if cap(d.scratch) < n {
 		d.scratch = nil // not kept alive beside its replacement
-		d.scratch = make([]float32, n)
+		d.scratch = growF(nil, n)
 	}
 	return d.scratch[:n]
 }
