@@ -231,7 +231,26 @@ func packBSlivers(dst, b []float32, ldb int, trans bool, pc, jc, kcb, ncb, nr in
 				}
 			}
 		} else {
-			for j := 0; j < cols; j++ {
+			// Eight rows of stored B at a time, so that each k step writes
+			// eight adjacent values of the sliver rather than one.
+			j := 0
+			for ; j+8 <= cols; j += 8 {
+				o := (jc+s+j)*ldb + pc
+				r0 := b[o : o+kcb]
+				r1 := b[o+ldb : o+ldb+kcb]
+				r2 := b[o+2*ldb : o+2*ldb+kcb]
+				r3 := b[o+3*ldb : o+3*ldb+kcb]
+				r4 := b[o+4*ldb : o+4*ldb+kcb]
+				r5 := b[o+5*ldb : o+5*ldb+kcb]
+				r6 := b[o+6*ldb : o+6*ldb+kcb]
+				r7 := b[o+7*ldb : o+7*ldb+kcb]
+				for p := range r0 {
+					d := (*[8]float32)(out[p*nr+j : p*nr+j+8])
+					d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
+					d[4], d[5], d[6], d[7] = r4[p], r5[p], r6[p], r7[p]
+				}
+			}
+			for ; j < cols; j++ {
 				src := b[(jc+s+j)*ldb+pc : (jc+s+j)*ldb+pc+kcb]
 				for p, v := range src {
 					out[p*nr+j] = v
