@@ -251,3 +251,14 @@ func (m Micro) Run(kc int, a, b, c []float32, ldc int) {
 	_ = c[(m.k.mr-1)*ldc+m.k.nr-1]
 	m.k.fn(kc, a, b, c, ldc, false)
 }
+
+// Set is Run storing the product instead of adding it: c[i][j] =
+// Σ_{p<kc} a[p·MR+i]·b[p·NR+j] (c is not read; kc = 0 stores zeros).
+func (m Micro) Set(kc int, a, b, c []float32, ldc int) {
+	_ = c[(m.k.mr-1)*ldc+m.k.nr-1]
+	if kc > 0 {
+		_ = a[kc*m.k.mr-1]
+		_ = b[kc*m.k.nr-1]
+	}
+	m.k.fn(kc, a, b, c, ldc, true)
+}

@@ -192,18 +192,16 @@ func (j *attnJob) tile(sc *attnScratch, h, q0, rows int) {
 	for k0 := 0; k0 < T; k0 += kb {
 		kcb := min(kb, T-k0)
 		blk := sc.sp[:kcb*ldo]
-		clear(blk)
 		for r0 := 0; r0 < kcb; r0 += MR {
 			a := kh[(k0+r0)*hd : (k0+r0+MR)*hd]
 			full := r0+MR <= kcb
 			for qs := 0; qs < nqs; qs++ {
 				b := qp[qs*hd*NR : (qs+1)*hd*NR]
 				if full {
-					mk.Run(hd, a, b, blk[qs*kcb*NR+r0*NR:], NR)
+					mk.Set(hd, a, b, blk[qs*kcb*NR+r0*NR:], NR)
 					continue
 				}
-				clear(sc.tile)
-				mk.Run(hd, a, b, sc.tile, NR)
+				mk.Set(hd, a, b, sc.tile, NR)
 				copy(blk[qs*kcb*NR+r0*NR:qs*kcb*NR+kcb*NR], sc.tile[:(kcb-r0)*NR])
 			}
 		}
@@ -225,10 +223,7 @@ func (j *attnJob) tile(sc *attnScratch, h, q0, rows int) {
 		}
 		if rescale && k0 > 0 {
 			for d := 0; d < hd; d++ {
-				row := ot[d*ldo : (d+1)*ldo]
-				for l, f := range fac {
-					row[l] *= f
-				}
+				mulLanes(ot[d*ldo:(d+1)*ldo], fac)
 			}
 		}
 		for qs := 0; qs < nqs; qs++ {
@@ -255,6 +250,19 @@ func (j *attnJob) tile(sc *attnScratch, h, q0, rows int) {
 	}
 }
 
+// mulLanes multiplies row[l] by f[l] for l < len(f) (a multiple of 8).
+func mulLanes(row, f []float32) {
+	n := len(f)
+	row = row[:n]
+	if useAVX2 && n > 0 {
+		mulLanesAVX2(&row[0], &f[0], n)
+		return
+	}
+	for l, v := range f {
+		row[l] *= v
+	}
+}
+
 // maxLanes sets mx[l] = max(mx[l], x[r·w+l]) over rows r < rows, for lanes
 // l < w (w a multiple of 8).
 func maxLanes(x []float32, rows, w int, mx []float32) {
@@ -262,6 +270,13 @@ func maxLanes(x []float32, rows, w int, mx []float32) {
 		return
 	}
 	_ = x[rows*w-1]
+	_ = mx[w-1]
+	if useAVX512 && w%32 == 0 {
+		for l := 0; l < w; l += 32 {
+			maxLanes32AVX512(&x[l], rows, 4*w, &mx[l])
+		}
+		return
+	}
 	if useAVX2 {
 		for l := 0; l < w; l += 8 {
 			maxLanes8AVX2(&x[l], rows, 4*w, &mx[l])
@@ -285,6 +300,13 @@ func expLanes(x []float32, rows, w int, shift, sums []float32) {
 		return
 	}
 	_ = x[rows*w-1]
+	_, _ = shift[w-1], sums[w-1]
+	if useAVX512 && w%32 == 0 {
+		for l := 0; l < w; l += 32 {
+			expLanes32AVX512(&x[l], rows, 4*w, &shift[l], &sums[l])
+		}
+		return
+	}
 	if useAVX2 {
 		for l := 0; l < w; l += 8 {
 			expLanes8AVX2(&x[l], rows, 4*w, &shift[l], &sums[l])

@@ -180,3 +180,113 @@ mdone:
 	VMOVUPS Y0, (BX)
 	VZEROUPPER
 	RET
+
+// EXPZ(x, t1, t2, t3, out, t5, shift) is EXP_SHIFTED_Y0 on 16 lanes: out =
+// exp(max(x − shift, −87)), the same instructions in the same order, so
+// each lane's bits match the AVX2 kernel's. Constants as loaded by
+// expLanes32AVX512 (Z9…Z14, Z17…Z22); clobbers x, t1, t2, t3, t5.
+#define EXPZ(x, t1, t2, t3, out, t5, shift) \
+	VSUBPS shift, x, x; \
+	VMAXPS Z14, x, x; \
+	VMOVAPS Z12, t1; \
+	VFMADD231PS Z13, x, t1; \
+	VSUBPS Z12, t1, t2; \
+	VPSUBD Z12, t1, t3; \
+	VFNMADD231PS Z11, t2, x; \
+	VFNMADD231PS Z10, t2, x; \
+	VMOVAPS Z17, out; \
+	VFMADD213PS Z18, x, out; \
+	VFMADD213PS Z19, x, out; \
+	VFMADD213PS Z20, x, out; \
+	VFMADD213PS Z21, x, out; \
+	VFMADD213PS Z22, x, out; \
+	VMULPS x, x, t5; \
+	VFMADD213PS x, t5, out; \
+	VADDPS Z9, out, out; \
+	VPSLLD $23, t3, t3; \
+	VPADDD Z9, t3, t3; \
+	VMULPS t3, out, out
+
+// func expLanes32AVX512(x *float32, rows, stride int, shift, sums *float32)
+// expLanes8AVX2 on 32 lanes (two ZMM strips, computed interleaved).
+TEXT ·expLanes32AVX512(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ rows+8(FP), CX
+	MOVQ stride+16(FP), DX
+	MOVQ shift+24(FP), AX
+	MOVQ sums+32(FP), BX
+	VMOVUPS (AX), Z15
+	VMOVUPS 64(AX), Z16
+	VBROADCASTSS expconst<>+0(SB), Z14
+	VBROADCASTSS expconst<>+32(SB), Z13
+	VBROADCASTSS expconst<>+64(SB), Z12
+	VBROADCASTSS expconst<>+96(SB), Z11
+	VBROADCASTSS expconst<>+128(SB), Z10
+	VBROADCASTSS expconst<>+352(SB), Z9
+	VBROADCASTSS expconst<>+160(SB), Z17
+	VBROADCASTSS expconst<>+192(SB), Z18
+	VBROADCASTSS expconst<>+224(SB), Z19
+	VBROADCASTSS expconst<>+256(SB), Z20
+	VBROADCASTSS expconst<>+288(SB), Z21
+	VBROADCASTSS expconst<>+320(SB), Z22
+	VPXORD Z8, Z8, Z8
+	VPXORD Z29, Z29, Z29
+	TESTQ CX, CX
+	JZ ezdone
+ezloop:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z23
+	EXPZ(Z0, Z1, Z2, Z3, Z4, Z5, Z15)
+	EXPZ(Z23, Z24, Z25, Z26, Z27, Z28, Z16)
+	VMOVUPS Z4, (SI)
+	VMOVUPS Z27, 64(SI)
+	VADDPS Z4, Z8, Z8
+	VADDPS Z27, Z29, Z29
+	ADDQ DX, SI
+	DECQ CX
+	JNZ ezloop
+ezdone:
+	VMOVUPS Z8, (BX)
+	VMOVUPS Z29, 64(BX)
+	VZEROUPPER
+	RET
+
+// func maxLanes32AVX512(x *float32, rows, stride int, mx *float32)
+// maxLanes8AVX2 on 32 lanes (two ZMM strips).
+TEXT ·maxLanes32AVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ rows+8(FP), CX
+	MOVQ stride+16(FP), DX
+	MOVQ mx+24(FP), BX
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+	TESTQ CX, CX
+	JZ mzdone
+mzloop:
+	VMAXPS (SI), Z0, Z0
+	VMAXPS 64(SI), Z1, Z1
+	ADDQ DX, SI
+	DECQ CX
+	JNZ mzloop
+mzdone:
+	VMOVUPS Z0, (BX)
+	VMOVUPS Z1, 64(BX)
+	VZEROUPPER
+	RET
+
+// func mulLanesAVX2(row, f *float32, n int)
+// row[l] *= f[l] for l < n (a positive multiple of 8).
+TEXT ·mulLanesAVX2(SB), NOSPLIT, $0-24
+	MOVQ row+0(FP), DI
+	MOVQ f+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ AX, AX
+mulloop:
+	VMOVUPS (DI)(AX*4), Y0
+	VMULPS (SI)(AX*4), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JL mulloop
+	VZEROUPPER
+	RET

@@ -43,6 +43,32 @@ func TestLaneKernels(t *testing.T) {
 	if !useAVX2 {
 		t.Skip("no AVX2/FMA kernel in this build or on this CPU")
 	}
+	saved := useAVX512
+	defer func() { useAVX512 = saved }()
+	var outs [][]float32
+	for _, wide := range []bool{false, true} {
+		if wide && !saved {
+			continue
+		}
+		useAVX512 = wide
+		outs = append(outs, testLaneKernels(t))
+	}
+	// The AVX-512 kernels run the AVX2 ones' instructions on wider
+	// registers: the same bits.
+	if len(outs) == 2 {
+		for i := range outs[0] {
+			if math.Float32bits(outs[0][i]) != math.Float32bits(outs[1][i]) {
+				t.Fatalf("value %d: AVX-512 %v, AVX2 %v", i, outs[1][i], outs[0][i])
+			}
+		}
+	}
+}
+
+// testLaneKernels runs the checks with the kernels selected and returns
+// every value and sum they produced.
+func testLaneKernels(t *testing.T) []float32 {
+	t.Helper()
+	var all []float32
 	const w = 32
 	for _, rows := range []int{1, 2, 7, 252} {
 		x := make([]float32, rows*w+5)
@@ -95,5 +121,7 @@ func TestLaneKernels(t *testing.T) {
 				t.Fatalf("rows=%d lane %d: sum %v vs %v", rows, l, sums[l], refSums[l])
 			}
 		}
+		all = append(append(append(all, mxAsm...), got...), sums...)
 	}
+	return all
 }
