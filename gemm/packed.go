@@ -77,8 +77,8 @@ func (pa *PackedA) sliver(pc, kcb, i int) []float32 {
 
 // BPacker writes op(B)[pc:pc+kcb, jc:jc+ncb] into dst in slivers of nr
 // columns: dst[s·kcb·nr + p·nr + j] = op(B)[pc+p, jc+s·nr+j], zero for
-// columns at or past ncb. scratch has room for max(kcb, ncb) values and is
-// the caller's to use. A packer is called from several goroutines at once
+// columns at or past ncb. scratch has room for max(8·kcb, ncb) values and
+// is the caller's to use. A packer is called from several goroutines at once
 // (on disjoint dst), so it must not write shared state.
 //
 // A packer lets a product read a matrix that is never stored, such as a
@@ -177,8 +177,8 @@ func (pa *PackedA) run(i0, i1, j0, j1 int, packB BPacker, zero bool, c []float32
 	mr, nr := kern.mr, kern.nr
 	bufs := packPool.Get().(*packBufs)
 	defer packPool.Put(bufs)
-	if len(bufs.s) < max(kc, nc) {
-		bufs.s = make([]float32, max(kc, nc))
+	if len(bufs.s) < max(8*kc, nc) {
+		bufs.s = make([]float32, max(8*kc, nc))
 	}
 	var tileBuf [maxMR * maxNR]float32
 	tile := tileBuf[:mr*nr]
