@@ -227,10 +227,9 @@ func (tc *trackCore) logits(w *coreWork, cost []float32) {
 	}
 	hidden := func(i int) { // image row i → padded hidden row i+1
 		base := (i + 1) * hs
+		rowconv.Conv3StripsMulti(w.hidden[base+1:], s, w.cost[i*s:], s, k.W0[:], r.B0, RefinerHidden, ns, true)
 		for o := 0; o < RefinerHidden; o++ {
-			d := w.hidden[base+o*s+1:]
-			rowconv.Conv3Strips(d, w.cost[i*s:], 0, s, 1, k.W0[o*refinerKK:], r.B0[o], ns, true)
-			clear(d[gw:wpad]) // columns past the image are zero padding
+			clear(w.hidden[base+o*s+1+gw : base+o*s+1+wpad]) // columns past the image are zero padding
 		}
 	}
 	hidden(0)

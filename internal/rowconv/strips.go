@@ -30,6 +30,27 @@ func Conv3Strips(dst, src []float32, chStride, rowStride, nch int, w []float32, 
 	conv3StripsGo(dst, src, chStride, rowStride, nch, w, bias, n, relu)
 }
 
+// Conv3StripsMulti runs the one-input-channel Conv3Strips for nout
+// outputs at once: output o (weights w[o·9:], bias bias[o]) goes to
+// dst[o·dstStride:], each from the same padded rows src. Each output's
+// values are Conv3Strips' bits.
+func Conv3StripsMulti(dst []float32, dstStride int, src []float32, rowStride int, w, bias []float32, nout, nstrips int, relu bool) {
+	n := StripWidth * nstrips
+	if n == 0 || nout == 0 {
+		return
+	}
+	_ = dst[(nout-1)*dstStride+n-1]
+	_ = w[nout*9-1]
+	_ = bias[nout-1]
+	_ = src[2*rowStride+n+1]
+	if conv3x1MultiAsm(dst, dstStride, src, rowStride, w, bias, nout, nstrips, relu) {
+		return
+	}
+	for o := 0; o < nout; o++ {
+		conv3StripsGo(dst[o*dstStride:], src, 0, rowStride, 1, w[o*9:], bias[o], n, relu)
+	}
+}
+
 // conv3StripsGo is the specification of Conv3Strips (n outputs): each
 // output accumulates its taps in (channel, row, column) order.
 func conv3StripsGo(dst, src []float32, chStride, rowStride, nch int, w []float32, bias float32, n int, relu bool) {

@@ -6,6 +6,12 @@ package rowconv
 func conv3StripsAVX512(dst, src *float32, chStride, rowStride, nch int, w *float32, bias float32, nstrips int, relu int)
 
 //go:noescape
+func conv3x1MultiAVX512(dst, src *float32, dstStride, rowStride, nout int, w, bias *float32, nstrips int, relu int)
+
+//go:noescape
+func conv3x1MultiAVX2(dst, src *float32, dstStride, rowStride, nout int, w, bias *float32, nstrips int, relu int)
+
+//go:noescape
 func conv3StripsAVX2(dst, src *float32, chStride, rowStride, nch int, w *float32, bias float32, nstrips int, relu int)
 
 // conv3StripsAsm runs the AVX-512 kernel (one 64-column strip per
@@ -22,6 +28,23 @@ func conv3StripsAsm(dst, src []float32, chStride, rowStride, nch int, w []float3
 		conv3StripsAVX512(&dst[0], &src[0], chStride, rowStride, nch, &w[0], bias, nstrips, r)
 	} else {
 		conv3StripsAVX2(&dst[0], &src[0], chStride, rowStride, nch, &w[0], bias, 2*nstrips, r)
+	}
+	return true
+}
+
+// conv3x1MultiAsm runs Conv3StripsMulti's kernel when the CPU has one.
+func conv3x1MultiAsm(dst []float32, dstStride int, src []float32, rowStride int, w, bias []float32, nout, nstrips int, relu bool) bool {
+	if !hasFMA {
+		return false
+	}
+	r := 0
+	if relu {
+		r = 1
+	}
+	if hasAVX512 {
+		conv3x1MultiAVX512(&dst[0], &src[0], dstStride, rowStride, nout, &w[0], &bias[0], nstrips, r)
+	} else {
+		conv3x1MultiAVX2(&dst[0], &src[0], dstStride, rowStride, nout, &w[0], &bias[0], 2*nstrips, r)
 	}
 	return true
 }

@@ -149,3 +149,47 @@ func BenchmarkConv3Strips(b *testing.B) {
 		}
 	})
 }
+
+// TestConv3StripsMultiMatchesSingle checks the many-output kernel bit for
+// bit against one-output Conv3Strips calls, with and without ReLU.
+func TestConv3StripsMultiMatchesSingle(t *testing.T) {
+	kernelVariants(func(kernel string) {
+		r := rand.New(rand.NewPCG(11, 12))
+		for _, relu := range []bool{false, true} {
+			for nstrips := 1; nstrips <= 2; nstrips++ {
+				const nout = 5
+				n := StripWidth * nstrips
+				rowStride := n + 3
+				dstStride := n + 7
+				src := make([]float32, 3*rowStride)
+				for i := range src {
+					src[i] = float32(r.NormFloat64())
+				}
+				w := make([]float32, nout*9)
+				bias := make([]float32, nout)
+				for i := range w {
+					w[i] = float32(r.NormFloat64() * 4)
+				}
+				for i := range bias {
+					bias[i] = float32(r.NormFloat64())
+				}
+				got := make([]float32, nout*dstStride)
+				Conv3StripsMulti(got, dstStride, src, rowStride, w, bias, nout, nstrips, relu)
+				for o := 0; o < nout; o++ {
+					want := make([]float32, n)
+					Conv3Strips(want, src, 0, rowStride, 1, w[o*9:], bias[o], nstrips, relu)
+					for j := range want {
+						if math.Float32bits(got[o*dstStride+j]) != math.Float32bits(want[j]) {
+							t.Fatalf("%s relu=%v output %d j=%d: %v, want %v", kernel, relu, o, j, got[o*dstStride+j], want[j])
+						}
+					}
+					for j := n; j < dstStride && o < nout-1; j++ {
+						if got[o*dstStride+j] != 0 {
+							t.Fatalf("%s: output %d wrote past its row", kernel, o)
+						}
+					}
+				}
+			}
+		}
+	})
+}
