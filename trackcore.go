@@ -86,34 +86,33 @@ type coreWork struct {
 // Window extent: the soft-argmax window spans ±winR tokens.
 func (tc *trackCore) winR() int { return int(math.Floor(tc.g.Radius / tc.g.Stride)) }
 
-// newTrackCore prepares the engine; it computes the token norms of every
-// frame (one pass over the features).
+// newTrackCore prepares the engine. Token norms are computed per frame at
+// its first use (norm), from the frame being read anyway, so that features
+// read from disk are read once per pass rather than once more up front.
 func newTrackCore(ctx context.Context, g HeadGeometry, c, T int, head *Head, feats frameSource) (*trackCore, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	tc := &trackCore{g: g, c: c, p: g.Tokens(), t: T, head: head, feats: feats, padQ: make([]float32, minGemmRows*c)}
 	tc.prepareHead()
 	tc.norms = make([][]float32, T)
-	var buf []float32
-	for t := 0; t < T; t++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		f, err := feats.Frame(t, buf)
-		if err != nil {
-			return nil, err
-		}
-		if len(f) < c*tc.p {
-			return nil, fmt.Errorf("frame %d holds %d feature values, want %d×%d", t, len(f), c, tc.p)
-		}
-		buf = f
-		tc.norms[t] = make([]float32, tc.p)
-		corr.Norms(tc.norms[t], f, c, tc.p)
-	}
 	nw := parallel.Workers()
 	tc.wsPool = make(chan *coreWork, nw)
 	for i := 0; i < nw; i++ {
 		tc.wsPool <- tc.newWork()
 	}
 	return tc, nil
+}
+
+// norm returns frame t's token norms, computing them from f (frame t's
+// features, as read) at the first call.
+func (tc *trackCore) norm(t int, f []float32) []float32 {
+	if tc.norms[t] == nil {
+		n := make([]float32, tc.p)
+		corr.Norms(n, f, tc.c, tc.p)
+		tc.norms[t] = n
+	}
+	return tc.norms[t]
 }
 
 // prepareHead computes the refiner's normalised kernels and their absolute
@@ -172,7 +171,10 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 		}
 		return nil
 	}
-	norm := tc.norms[t]
+	if len(feat) < c*p {
+		return fmt.Errorf("frame %d holds %d feature values, want %d×%d", t, len(feat), c, p)
+	}
+	norm := tc.norm(t, feat)
 	for r0 := 0; r0 < n; r0 += rowBlock {
 		nb := min(rowBlock, n-r0)
 		qb := q[r0*c : (r0+nb)*c]
@@ -440,6 +442,9 @@ func (tc *trackCore) run(ctx context.Context, qs []coreQuery, occ OcclusionSetti
 		f, err := tc.feats.Frame(t, buf)
 		if err != nil {
 			return nil, err
+		}
+		if len(f) < c*tc.p {
+			return nil, fmt.Errorf("frame %d holds %d feature values, want %d×%d", t, len(f), c, tc.p)
 		}
 		buf = f
 		return f, nil
