@@ -26,9 +26,10 @@
 //  5. Track: the refined features of every frame are computed once (in
 //     memory, or streamed to the work folder and read lazily when large);
 //     each query's feature is matched against every frame (one GEMM per
-//     frame for a whole batch of queries, then the head on the window
-//     only, with an exact fallback to the full head), forward and backward
-//     in time. Occlusion follows the reference: similarity along the track,
+//     frame for a whole batch of queries, the refiner's logits over the
+//     map, the soft-argmax on the window, with an exact fallback to the
+//     full head when the window could hold too little of the mass),
+//     forward and backward in time. Occlusion follows the reference: similarity along the track,
 //     anchor frames, back-projections into the anchors, lower medians and
 //     the max-over-anchors threshold (trackcore.go); a confidence score
 //     agrees with the flag at its threshold. Results are Tracks, written as
