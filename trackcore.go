@@ -2,7 +2,6 @@ package dinotracker
 
 import (
 	"context"
-	"dinotracker/internal/rowconv"
 	"fmt"
 	"math"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"dinotracker/corr"
 	"dinotracker/gemm"
 	"dinotracker/internal/parallel"
+	"dinotracker/internal/rowconv"
 	"dinotracker/softargmax"
 )
 

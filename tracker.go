@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"dinotracker/internal/prefault"
 	"dinotracker/nn"
 )
 
@@ -590,6 +591,7 @@ func growSlices(s [][]float32, n, size int) [][]float32 {
 	for i := 0; i < n; i++ {
 		if cap(s[i]) < size {
 			s[i] = make([]float32, size)
+			prefault.Floats(s[i])
 		}
 		s[i] = s[i][:size]
 	}
@@ -694,6 +696,7 @@ func (tr *trainer) step(ctx context.Context) (vals *LossValues, frames, points i
 		m := min(chunk, n-c0)
 		if cap(tr.dout[ci]) < m*cp {
 			tr.dout[ci] = make([]float32, m*cp)
+			prefault.Floats(tr.dout[ci])
 		}
 		d := tr.dout[ci][:m*cp]
 		for j := 0; j < m; j++ {

@@ -1,12 +1,12 @@
 package nn
 
 import (
-	"dinotracker/internal/prefault"
 	"fmt"
 	"math"
 
 	"dinotracker/gemm"
 	"dinotracker/internal/parallel"
+	"dinotracker/internal/prefault"
 )
 
 // PadMode selects what a convolution reads outside its input.
