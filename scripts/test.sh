@@ -30,10 +30,10 @@ CGO_ENABLED=0 go build ./...
 GOARCH=arm64 CGO_ENABLED=0 go build ./...
 go test -count=1 ./...
 # The pure-Go fallbacks of the assembly kernels must give the same results.
-go test -count=1 -tags noasm ./gemm ./vit ./nn ./internal/rowconv ./corr
+go test -count=1 -tags noasm ./gemm ./vit ./nn ./internal/rowconv ./corr .
 if has_openblas; then
   # The OpenBLAS build must give the same results: rerun the numeric packages with it.
-  CGO_LDFLAGS=-lopenblas go test -count=1 -tags openblas ./gemm ./vit
+  CGO_LDFLAGS=-lopenblas go test -count=1 -tags openblas ./gemm ./vit ./nn ./corr .
 fi
 # The cuda build needs no CUDA SDK (the driver is loaded at run time): it must
 # build and vet everywhere. With a C++ compiler, its tests also run against
