@@ -2,15 +2,11 @@
 
 package gemm
 
-/*
-#cgo LDFLAGS: -lopenblas
-void openblas_set_num_threads(int num_threads);
-*/
-import "C"
-
 import (
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/netlib/blas/netlib"
+
+	"dinotracker/gemm/internal/openblas"
 )
 
 const backendName = "openblas"
@@ -21,8 +17,10 @@ const backendName = "openblas"
 const splitInGo = true
 
 // init routes gonum's blas32 calls to OpenBLAS (gonum's documented way of
-// choosing a BLAS implementation; only with -tags openblas).
+// choosing a BLAS implementation; only with -tags openblas). The packed
+// products (implicit-GEMM convolutions, the fused attention) keep the
+// project's micro-kernel, which OpenBLAS has no interface for.
 func init() {
-	C.openblas_set_num_threads(1)
+	openblas.SetThreads(1)
 	blas32.Use(netlib.Implementation{})
 }
