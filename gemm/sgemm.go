@@ -293,14 +293,5 @@ func kernelGeneric(mr, nr, kc int, a, b, c []float32, ldc int, set bool) {
 			}
 		}
 	}
-	for i := 0; i < mr; i++ {
-		crow := c[i*ldc : i*ldc+nr]
-		if set {
-			copy(crow, acc[i*nr:i*nr+nr])
-			continue
-		}
-		for j := range crow {
-			crow[j] += acc[i*nr+j]
-		}
-	}
+	addTile(c, ldc, acc, nr, mr, nr, set)
 }

@@ -20,14 +20,10 @@ func conv3StripsAsm(dst, src []float32, chStride, rowStride, nch int, w []float3
 	if !hasFMA {
 		return false
 	}
-	r := 0
-	if relu {
-		r = 1
-	}
 	if hasAVX512 {
-		conv3StripsAVX512(&dst[0], &src[0], chStride, rowStride, nch, &w[0], bias, nstrips, r)
+		conv3StripsAVX512(&dst[0], &src[0], chStride, rowStride, nch, &w[0], bias, nstrips, flag(relu))
 	} else {
-		conv3StripsAVX2(&dst[0], &src[0], chStride, rowStride, nch, &w[0], bias, 2*nstrips, r)
+		conv3StripsAVX2(&dst[0], &src[0], chStride, rowStride, nch, &w[0], bias, 2*nstrips, flag(relu))
 	}
 	return true
 }
@@ -37,14 +33,18 @@ func conv3x1MultiAsm(dst []float32, dstStride int, src []float32, rowStride int,
 	if !hasFMA {
 		return false
 	}
-	r := 0
-	if relu {
-		r = 1
-	}
 	if hasAVX512 {
-		conv3x1MultiAVX512(&dst[0], &src[0], dstStride, rowStride, nout, &w[0], &bias[0], nstrips, r)
+		conv3x1MultiAVX512(&dst[0], &src[0], dstStride, rowStride, nout, &w[0], &bias[0], nstrips, flag(relu))
 	} else {
-		conv3x1MultiAVX2(&dst[0], &src[0], dstStride, rowStride, nout, &w[0], &bias[0], 2*nstrips, r)
+		conv3x1MultiAVX2(&dst[0], &src[0], dstStride, rowStride, nout, &w[0], &bias[0], 2*nstrips, flag(relu))
 	}
 	return true
+}
+
+// flag passes a bool to the assembly kernels.
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
