@@ -388,6 +388,56 @@ type OcclusionSettings struct {
 	// Skip leaves out the anchor back-projections (the costly part): a point
 	// is then occluded only when its similarity is below Cos.
 	Skip bool
+	// MaxAnchors, when positive, back-projects into at most that many
+	// anchor frames per query: the query frame and others evenly spaced in
+	// time among the anchors. The medians are then taken over those; the
+	// threshold is still the largest median over every anchor frame, so
+	// anchors stay visible. The occlusion step then costs MaxAnchors·T head
+	// evaluations per query instead of |anchors|·T, and the flags are no
+	// longer the reference's (an approximation; 0, the default, uses every
+	// anchor as the reference does).
+	MaxAnchors int
+}
+
+// chooseAnchors returns the anchor frames the back-projections go into:
+// every anchor when limit ≤ 0 or there are at most limit of them, else the
+// query frame tq and limit−1 others evenly spaced through the anchors' list
+// (its first and last among them), filled up from the list's start where
+// the spacing lands on tq.
+func chooseAnchors(anchors []bool, tq, limit int) []bool {
+	chosen := slices.Clone(anchors)
+	var list []int
+	for t, a := range anchors {
+		if a {
+			list = append(list, t)
+		}
+	}
+	if limit <= 0 || len(list) <= limit {
+		return chosen
+	}
+	clear(chosen)
+	chosen[tq] = true
+	n, m := 1, limit-1
+	for j := 0; j < m; j++ {
+		t := list[0]
+		if m > 1 {
+			t = list[j*(len(list)-1)/(m-1)]
+		}
+		if !chosen[t] {
+			chosen[t] = true
+			n++
+		}
+	}
+	for _, t := range list {
+		if n >= limit {
+			break
+		}
+		if !chosen[t] {
+			chosen[t] = true
+			n++
+		}
+	}
+	return chosen
 }
 
 // DefaultOcclusion returns the reference's thresholds (config/train.yaml).
@@ -511,14 +561,16 @@ func (tc *trackCore) run(ctx context.Context, qs []coreQuery, occ OcclusionSetti
 	// predicted point of every frame t tracked into a. Rows are grouped by
 	// target frame so each frame's features are read once and every row
 	// against it is one GEMM.
-	aIdx := make([][]int, n) // frame → anchor slot, −1 when not an anchor
+	aIdx := make([][]int, n) // frame → anchor slot, −1 when not a chosen anchor
 	dist := make([][]float32, n)
+	chosen := make([][]bool, n)
 	for i := range qs {
+		chosen[i] = chooseAnchors(res.anchors[i], qs[i].T, occ.MaxAnchors)
 		aIdx[i] = make([]int, T)
 		k := 0
 		for t := 0; t < T; t++ {
 			aIdx[i][t] = -1
-			if res.anchors[i][t] {
+			if chosen[i][t] {
 				aIdx[i][t] = k
 				k++
 			}
@@ -534,7 +586,7 @@ func (tc *trackCore) run(ctx context.Context, qs []coreQuery, occ OcclusionSetti
 	for a := 0; a < T; a++ {
 		rows = rows[:0]
 		for i := range qs {
-			if res.anchors[i][a] {
+			if chosen[i][a] {
 				rows = append(rows, i)
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"testing"
 
 	"dinotracker/cuda"
@@ -270,6 +272,126 @@ func BenchmarkTrackPaperSize(b *testing.B) {
 					b.ReportMetric(float64(anchors)/float64(N), "anchors/query")
 				}
 			})
+		}
+	}
+}
+
+// TestChooseAnchors checks the anchor subset of OcclusionSettings.MaxAnchors:
+// every anchor without a limit or under it; else exactly the limit, the
+// query frame always, only anchor frames, spread over the list.
+func TestChooseAnchors(t *testing.T) {
+	anchors := make([]bool, 40)
+	var list []int
+	for f := range anchors {
+		if f%3 != 1 {
+			anchors[f] = true
+			list = append(list, f)
+		}
+	}
+	for _, limit := range []int{0, -1, len(list), len(list) + 5} {
+		if got := chooseAnchors(anchors, 6, limit); !slices.Equal(got, anchors) {
+			t.Errorf("limit %d: %v, want every anchor", limit, got)
+		}
+	}
+	for _, tq := range []int{0, 6, 39} {
+		for _, limit := range []int{1, 2, 3, 8, len(list) - 1} {
+			got := chooseAnchors(anchors, tq, limit)
+			n := 0
+			for f, c := range got {
+				if c {
+					n++
+					if !anchors[f] {
+						t.Fatalf("tq %d limit %d: frame %d chosen but not an anchor", tq, limit, f)
+					}
+				}
+			}
+			if n != limit || !got[tq] {
+				t.Fatalf("tq %d limit %d: %d chosen (query frame %v), want %d with it", tq, limit, n, got[tq], limit)
+			}
+			if limit >= 3 && (!got[list[0]] || !got[list[len(list)-1]]) {
+				t.Fatalf("tq %d limit %d: the first and last anchors are not both chosen: %v", tq, limit, got)
+			}
+		}
+	}
+}
+
+// TestMaxAnchors checks the engine with OcclusionSettings.MaxAnchors: a
+// limit at or above the anchor count changes nothing; a small one
+// back-projects into that many anchors only, keeps every anchor visible
+// and medians over the chosen ones.
+func TestMaxAnchors(t *testing.T) {
+	const W, H, C, T = 84, 56, 8, 7
+	g := NewHeadGeometry(W, H)
+	rng := rand.New(rand.NewPCG(21, 22))
+	base := make([]float32, C*g.Tokens())
+	for i := range base {
+		base[i] = float32(rng.NormFloat64())
+	}
+	frames := make(memFrames, T)
+	for k := range frames {
+		f := make([]float32, len(base))
+		for i := range f {
+			f[i] = base[i] + 0.2*float32(rng.NormFloat64())
+		}
+		frames[k] = f
+	}
+	head := NewHead(rng)
+	tc, err := newTrackCore(context.Background(), g, C, T, head, frames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs := []coreQuery{{X: 30, Y: 20, T: 2}, {X: 60.5, Y: 33, T: 5}}
+	ctx := context.Background()
+	exact, err := tc.run(ctx, qs, DefaultOcclusion(), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	occ := DefaultOcclusion()
+	occ.MaxAnchors = T
+	same, err := tc.run(ctx, qs, occ, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(exact.occluded, same.occluded) || !reflect.DeepEqual(exact.median, same.median) {
+		t.Fatal("MaxAnchors = T changed the result")
+	}
+	occ.MaxAnchors = 2
+	few, err := tc.run(ctx, qs, occ, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range qs {
+		na := 0
+		for f := 0; f < T; f++ {
+			if exact.anchors[i][f] {
+				na++
+			}
+		}
+		if na <= 2 {
+			t.Fatalf("query %d has %d anchors: the test needs more", i, na)
+		}
+		var used []int
+		for a, bp := range few.backproj[i] {
+			if bp != nil {
+				used = append(used, a)
+			}
+		}
+		if len(used) != 2 || !slices.Contains(used, q.T) {
+			t.Fatalf("query %d: back-projected into frames %v, want 2 including the query frame %d", i, used, q.T)
+		}
+		for f := 0; f < T; f++ {
+			if few.anchors[i][f] && few.occluded[i][f] {
+				t.Fatalf("query %d: anchor frame %d flagged occluded", i, f)
+			}
+			// The lower median of two distances is the smaller one.
+			var d [2]float64
+			for k, a := range used {
+				p, ta := few.backproj[i][a][f], few.traj[i][a]
+				d[k] = math.Hypot(float64(p[0]-ta[0]), float64(p[1]-ta[1]))
+			}
+			if want := float32(min(d[0], d[1])); math.Abs(float64(few.median[i][f]-want)) > 1e-4 {
+				t.Fatalf("query %d frame %d: median %v, want %v", i, f, few.median[i][f], want)
+			}
 		}
 	}
 }

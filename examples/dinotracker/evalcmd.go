@@ -74,8 +74,13 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	tracksDir := fs.String("tracks", "", "also save each video's tracks as DIR/<idx>/tracks.json")
 	preset := fs.String("flow-preset", defaultEvalFlowPreset, "-method flow: flow preset, fast, default or accurate")
 	flowSize := fs.String("flow-size", "", "-method flow: HxW resolution to estimate and chain the flow at (default: the video's)")
+	maxAnchors := fs.Int("max-anchors", 0, "-method dino: back-project into at most this many anchor frames per query (0: all, as the reference; fewer is faster and approximate)")
 	quiet := fs.Bool("q", false, "no progress bars")
 	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *maxAnchors < 0 {
+		fmt.Fprintln(stderr, "-max-anchors must be 0 (every anchor) or positive")
 		return errUsage
 	}
 	if *dataset == "" || *out == "" {
@@ -164,7 +169,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if !*quiet {
 			bar = newProgressBar(stderr)
 		}
-		row, err := evalOne(ctx, ev, evalSettings{method: m, frames: *nFrames, cfg: cfg, ext: ext, work: *work,
+		row, err := evalOne(ctx, ev, evalSettings{method: m, frames: *nFrames, cfg: cfg, ext: ext, work: *work, maxAnchors: *maxAnchors,
 			flow: fopt, flowW: fw, flowH: fh, tracksDir: *tracksDir, bar: bar, stderr: stderr, quiet: *quiet, sweep: thetas})
 		if err != nil {
 			return fmt.Errorf("video %d (%s): %w", ev.gt.VideoIdx, ev.gt.DavisName, err)
@@ -368,6 +373,7 @@ type evalSettings struct {
 	cfg          dinotracker.Config
 	ext          *dinotracker.FeatureExtractor
 	work         string
+	maxAnchors   int
 	flow         flow.Options
 	flowW, flowH int
 	tracksDir    string
@@ -507,7 +513,9 @@ func scoreBADJA(gt *dinotracker.TAPVidVideo, segs [][]uint8, pred [][][2]float64
 
 // trackDino fits DINO-Tracker to the video and tracks the queries.
 func trackDino(ctx context.Context, v *dinotracker.Video, queries []dinotracker.Query, ev evalVideo, s evalSettings) (*dinotracker.Tracks, float64, float64, error) {
-	opts := []dinotracker.Option{dinotracker.WithLogger(slog.Default())}
+	to := dinotracker.DefaultTrackOptions()
+	to.Occlusion.MaxAnchors = s.maxAnchors
+	opts := []dinotracker.Option{dinotracker.WithLogger(slog.Default()), dinotracker.WithTrackOptions(to)}
 	if s.work != "" {
 		opts = append(opts, dinotracker.WithWorkDir(filepath.Join(s.work, strconv.Itoa(ev.gt.VideoIdx))))
 	}

@@ -26,6 +26,7 @@ func runTrack(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	noOcc := fs.Bool("no-occlusion", false, "skip the anchor back-projections: occluded only when the similarity is below 0.6 (much faster)")
 	anchorCos := fs.Float64("anchor-cos", 0.7, "similarity from which a frame is an anchor of the occlusion rule")
 	cosThr := fs.Float64("cos", 0.6, "similarity below which a point is occluded")
+	maxAnchors := fs.Int("max-anchors", 0, "back-project into at most this many anchor frames per query (0: all, as the reference; fewer is faster and approximate)")
 	out := fs.String("out", "", "output tracks: .json, .csv or .npy (float32 [N,T,4]: x, y, occluded, confidence)")
 	quiet := fs.Bool("q", false, "no progress bar")
 	if err := fs.Parse(args); err != nil {
@@ -36,12 +37,16 @@ func runTrack(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return errUsage
 	}
+	if *maxAnchors < 0 {
+		fmt.Fprintln(stderr, "-max-anchors must be 0 (every anchor) or positive")
+		return errUsage
+	}
 	if *grid < 0 || *frame < 0 {
 		fmt.Fprintln(stderr, "-grid and -frame must be positive")
 		return errUsage
 	}
 	opts := []dinotracker.Option{dinotracker.WithLogger(slog.Default()),
-		dinotracker.WithTrackOptions(dinotracker.TrackOptions{Occlusion: dinotracker.OcclusionSettings{AnchorCos: *anchorCos, Cos: *cosThr, Skip: *noOcc}})}
+		dinotracker.WithTrackOptions(dinotracker.TrackOptions{Occlusion: dinotracker.OcclusionSettings{AnchorCos: *anchorCos, Cos: *cosThr, Skip: *noOcc, MaxAnchors: *maxAnchors}})}
 	in := inputFlags{weights: weights, heads: new(int)}
 	ext, err := in.extractor()
 	if err != nil {
