@@ -1,0 +1,51 @@
+//go:build arm64
+
+package rowconv
+
+// On arm64 the Go compiler fuses a float32 k*x + acc into one FMADDS, which
+// rounds once, exactly as FMA32 (and the amd64 kernels' VFMADD) do, so these
+// plain loops give Conv3Strips' bits at the hardware's speed; the portable
+// loop emulates the single rounding in float64.
+
+// conv3StripsAsm computes Conv3Strips with fused float32 loops.
+func conv3StripsAsm(dst, src []float32, chStride, rowStride, nch int, w []float32, bias float32, nstrips int, relu bool) bool {
+	conv3StripsFused(dst, src, chStride, rowStride, nch, w, bias, StripWidth*nstrips, relu)
+	return true
+}
+
+// conv3x1MultiAsm computes Conv3StripsMulti with fused float32 loops.
+func conv3x1MultiAsm(dst []float32, dstStride int, src []float32, rowStride int, w, bias []float32, nout, nstrips int, relu bool) bool {
+	for o := 0; o < nout; o++ {
+		conv3StripsFused(dst[o*dstStride:], src, 0, rowStride, 1, w[o*9:], bias[o], StripWidth*nstrips, relu)
+	}
+	return true
+}
+
+// conv3StripsFused is conv3StripsGo with k*x + acc left for the compiler
+// to fuse.
+func conv3StripsFused(dst, src []float32, chStride, rowStride, nch int, w []float32, bias float32, n int, relu bool) {
+	d := dst[:n]
+	for j := range d {
+		d[j] = bias
+	}
+	for ch := 0; ch < nch; ch++ {
+		for u := 0; u < 3; u++ {
+			row := src[ch*chStride+u*rowStride:]
+			for v := 0; v < 3; v++ {
+				k := w[ch*9+u*3+v]
+				s := row[v : v+n]
+				s = s[:len(d)]
+				for j, x := range s {
+					d[j] = k*x + d[j]
+				}
+			}
+		}
+	}
+	if relu {
+		for j, v := range d {
+			if v < 0 {
+				d[j] = 0
+			}
+		}
+	}
+}
