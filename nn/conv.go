@@ -143,6 +143,7 @@ type ConvWorkspace struct {
 	// per kx: the output columns [lo, hi) whose input column is in bounds
 	// (ix = ox*Stride - PadLeft + kx*Dilation)
 	interior []int32
+	oh, ow   int // the output size the maps are for
 }
 
 // growF returns b resliced to n values, or a new buffer (its pages mapped
@@ -167,6 +168,7 @@ func growI(b []int32, n int) []int32 {
 // that padded position reads, or -1 for a zero.
 func (ws *ConvWorkspace) maps(s ConvShape) {
 	oh, ow := s.OutH(), s.OutW()
+	ws.oh, ws.ow = oh, ow
 	ws.rowMap = growI(ws.rowMap, s.KH*oh)
 	ws.colMap = growI(ws.colMap, s.KW*ow)
 	ws.interior = growI(ws.interior, 2*s.KW)
@@ -205,7 +207,7 @@ func (ws *ConvWorkspace) bandRows(k, ow, oh int) int {
 // out: the padded input value that weight (ci, ky, kx) meets at each pixel.
 // It only reads the workspace's maps, so packers may call it concurrently.
 func (ws *ConvWorkspace) gatherCol(out, xb []float32, s ConvShape, r, j0 int) {
-	oh, ow := s.OutH(), s.OutW()
+	oh, ow := ws.oh, ws.ow // s.OutH(), s.OutW(), as maps stored them
 	kk := s.KH * s.KW
 	ci, ky, kx := r/kk, r/s.KW%s.KH, r%s.KW
 	hw := s.H * s.W

@@ -324,6 +324,7 @@ func (d *DeltaDINO) CNNOut() []float32 { return d.cnnOut }
 func reluForwardMask(act []float32, mask []uint64) {
 	words := (len(act) + 63) / 64
 	parallel.For(words, ewGrain/64, func(lo, hi int) {
+		lo += reluMaskWordsAsm(act[lo*64:min(len(act), hi*64)], mask[lo:hi])
 		for wd := lo; wd < hi; wd++ {
 			var m uint64
 			seg := act[wd*64 : min(len(act), wd*64+64)]
@@ -345,6 +346,7 @@ func reluForwardMask(act []float32, mask []uint64) {
 func reluMaskBits(g []float32, mask []uint64) {
 	words := (len(g) + 63) / 64
 	parallel.For(words, ewGrain/64, func(lo, hi int) {
+		lo += applyMaskWordsAsm(g[lo*64:min(len(g), hi*64)], mask[lo:hi])
 		for wd := lo; wd < hi; wd++ {
 			m := mask[wd]
 			if m == ^uint64(0) {
