@@ -158,6 +158,10 @@ func packA(dst, a []float32, lda int, trans bool, ic, pc, mcb, kcb int, alpha fl
 		if rows < mr {
 			clear(out)
 		}
+		if !trans && rows == mr && (mr == 12 || mr == 6) {
+			packA6(out, a, lda, ic+s, pc, kcb, alpha, mr)
+			continue
+		}
 		for r := 0; r < rows; r++ {
 			i := ic + s + r
 			if !trans {
@@ -170,6 +174,26 @@ func packA(dst, a []float32, lda int, trans bool, ic, pc, mcb, kcb int, alpha fl
 					out[p*mr+r] = alpha * a[(pc+p)*lda+i]
 				}
 			}
+		}
+	}
+}
+
+// packA6 packs a whole sliver of mr = 6 or 12 rows of A (not transposed)
+// six rows at a time, so that each k step writes six adjacent values
+// rather than one (the same products as packA's loop).
+func packA6(out, a []float32, lda, i0, pc, kcb int, alpha float32, mr int) {
+	for r0 := 0; r0 < mr; r0 += 6 {
+		o := (i0+r0)*lda + pc
+		a0 := a[o : o+kcb]
+		a1 := a[o+lda : o+lda+kcb]
+		a2 := a[o+2*lda : o+2*lda+kcb]
+		a3 := a[o+3*lda : o+3*lda+kcb]
+		a4 := a[o+4*lda : o+4*lda+kcb]
+		a5 := a[o+5*lda : o+5*lda+kcb]
+		for p := range a0 {
+			d := (*[6]float32)(out[p*mr+r0 : p*mr+r0+6])
+			d[0], d[1], d[2] = alpha*a0[p], alpha*a1[p], alpha*a2[p]
+			d[3], d[4], d[5] = alpha*a3[p], alpha*a4[p], alpha*a5[p]
 		}
 	}
 }
