@@ -275,14 +275,7 @@ func (ws *ConvWorkspace) colTPacker(xb []float32, s ConvShape, pix0 int) gemm.BP
 				for u := 0; u < 8; u++ {
 					ws.gatherCol(cols[u*kcb:(u+1)*kcb], xb, s, jc+j+u, pix0+pc)
 				}
-				c0, c1, c2, c3 := cols[:kcb], cols[kcb:2*kcb], cols[2*kcb:3*kcb], cols[3*kcb:4*kcb]
-				c4, c5, c6, c7 := cols[4*kcb:5*kcb], cols[5*kcb:6*kcb], cols[6*kcb:7*kcb], cols[7*kcb:8*kcb]
-				d := dst[j/nr*kcb*nr+j%nr:]
-				for p := range c0 {
-					o := (*[8]float32)(d[p*nr : p*nr+8])
-					o[0], o[1], o[2], o[3] = c0[p], c1[p], c2[p], c3[p]
-					o[4], o[5], o[6], o[7] = c4[p], c5[p], c6[p], c7[p]
-				}
+				transpose8(dst[j/nr*kcb*nr+j%nr:], nr, cols, kcb, kcb)
 			}
 		}
 		col := scratch[:kcb]

@@ -141,3 +141,23 @@ func dwAdd(dst, src []float32) {
 	dwAddAVX2(&dst[0], &src[0], n8)
 	dwAddGo(dst[n8:], src[n8:])
 }
+
+//go:noescape
+func transpose8AVX2(dst *float32, dstStride int, src *float32, srcStride int, blocks int)
+
+// transpose8 sets dst[p·dstStride + r] = src[r·srcStride + p] for r < 8 and
+// p < n: eight rows become eight-value groups (a pure copy).
+func transpose8(dst []float32, dstStride int, src []float32, srcStride, n int) {
+	if n == 0 {
+		return
+	}
+	_ = src[7*srcStride+n-1]
+	_ = dst[(n-1)*dstStride+7]
+	blocks := n / 8
+	if dwAVX2 && blocks > 0 {
+		transpose8AVX2(&dst[0], dstStride, &src[0], srcStride, blocks)
+	}
+	if rest := n - blocks*8; rest > 0 {
+		transpose8Go(dst[blocks*8*dstStride:], dstStride, src[blocks*8:], srcStride, rest)
+	}
+}

@@ -18,3 +18,9 @@ func dwInterleave2(dst, even, odd []float32) { dwInterleave2Go(dst, even, odd) }
 
 // dwAdd is dwAddGo.
 func dwAdd(dst, src []float32) { dwAddGo(dst, src) }
+
+// transpose8 sets dst[p·dstStride + r] = src[r·srcStride + p] for r < 8 and
+// p < n.
+func transpose8(dst []float32, dstStride int, src []float32, srcStride, n int) {
+	transpose8Go(dst, dstStride, src, srcStride, n)
+}

@@ -145,3 +145,17 @@ func dwAddGo(dst, src []float32) {
 		dst[i] += v
 	}
 }
+
+// transpose8Go is transpose8's loop.
+func transpose8Go(dst []float32, dstStride int, src []float32, srcStride, n int) {
+	if n == 0 {
+		return
+	}
+	c0, c1, c2, c3 := src[:n], src[srcStride:srcStride+n], src[2*srcStride:2*srcStride+n], src[3*srcStride:3*srcStride+n]
+	c4, c5, c6, c7 := src[4*srcStride:4*srcStride+n], src[5*srcStride:5*srcStride+n], src[6*srcStride:6*srcStride+n], src[7*srcStride:7*srcStride+n]
+	for p := range c0 {
+		o := (*[8]float32)(dst[p*dstStride : p*dstStride+8])
+		o[0], o[1], o[2], o[3] = c0[p], c1[p], c2[p], c3[p]
+		o[4], o[5], o[6], o[7] = c4[p], c5[p], c6[p], c7[p]
+	}
+}
