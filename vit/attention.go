@@ -72,20 +72,7 @@ func (m *Model) attentionFused(ws *workspace, T int) {
 			// K slivers of this block's keys: kp[h][s·MR·hd + d·MR + r].
 			kh := kp[h*tPad*hd:]
 			for s := k0 / MR; s*MR < k0+kcb; s++ {
-				dst := kh[s*MR*hd : (s+1)*MR*hd]
-				for r := 0; r < MR; r++ {
-					key := s*MR + r
-					if key >= T {
-						for d := 0; d < hd; d++ {
-							dst[d*MR+r] = 0
-						}
-						continue
-					}
-					src := qkv[key*3*D+D+h*hd : key*3*D+D+h*hd+hd]
-					for d, v := range src {
-						dst[d*MR+r] = v * scale
-					}
-				}
+				packHeadSliver(kh[s*MR*hd:(s+1)*MR*hd], qkv, 3*D, D+h*hd, hd, s*MR, MR, T, scale)
 			}
 			// Vᵀ block: vp[h][k0·hdPad + ds·MR·kcb + p·MR + r] = V[k0+p][ds·MR+r].
 			vb := vp[h*hdPad*T+k0*hdPad : h*hdPad*T+k0*hdPad+hdPad*kcb]
@@ -159,20 +146,7 @@ func (j *attnJob) tile(sc *attnScratch, h, q0, rows int) {
 	// Qᵀ packed as B: qp[qs·hd·NR + d·NR + j] = Q[q0+qs·NR+j][d].
 	qp := sc.qp[:nqs*hd*NR]
 	for qs := 0; qs < nqs; qs++ {
-		dst := qp[qs*hd*NR : (qs+1)*hd*NR]
-		for l := 0; l < NR; l++ {
-			q := qs*NR + l
-			if q >= rows {
-				for d := 0; d < hd; d++ {
-					dst[d*NR+l] = 0
-				}
-				continue
-			}
-			src := j.qkv[(q0+q)*3*D+h*hd : (q0+q)*3*D+h*hd+hd]
-			for d, v := range src {
-				dst[d*NR+l] = v
-			}
-		}
+		packHeadSliver(qp[qs*hd*NR:(qs+1)*hd*NR], j.qkv, 3*D, h*hd, hd, q0+qs*NR, NR, q0+rows, 1)
 	}
 	// Online softmax over blocks of kb keys: per block, Sᵀ = K·Qᵀ into the
 	// packed panels, the block's per-lane max, rescaling of the running sums
@@ -246,6 +220,27 @@ func (j *attnJob) tile(sc *attnScratch, h, q0, rows int) {
 		o := out[(q0+q)*D+h*hd : (q0+q)*D+h*hd+hd]
 		for d := range o {
 			o[d] = ot[d*ldo+q] * inv
+		}
+	}
+}
+
+// packHeadSliver packs one head's hd columns (from column off) of the w
+// token rows r0, r0+1, … of x (row stride ld) transposed, scaled by scale:
+// dst[d·w + r] = x[(r0+r)·ld + off + d]·scale, and 0 for rows at or past
+// limit. It lays out K as the micro-kernel's A slivers and Qᵀ as its B
+// slivers.
+func packHeadSliver(dst, x []float32, ld, off, hd, r0, w, limit int, scale float32) {
+	dst = dst[:hd*w]
+	for r := 0; r < w; r++ {
+		if r0+r >= limit {
+			for d := 0; d < hd; d++ {
+				dst[d*w+r] = 0
+			}
+			continue
+		}
+		src := x[(r0+r)*ld+off : (r0+r)*ld+off+hd]
+		for d, v := range src {
+			dst[d*w+r] = v * scale
 		}
 	}
 }
