@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"dinotracker/cuda"
-	"dinotracker/gemm"
 )
 
 // TestTrack fits a tiny translating video and checks Track: exact query
@@ -93,7 +92,7 @@ func TestTrack(t *testing.T) {
 			for k, q := range sub {
 				i := indexOf(qs, q)
 				for f := 0; f < T; f++ {
-					if !sameTrack(got.Points[k][f], all.Points[i][f], got.Confidence[k][f], all.Confidence[i][f]) || got.Occluded[k][f] != all.Occluded[i][f] {
+					if got.Points[k][f] != all.Points[i][f] || got.Occluded[k][f] != all.Occluded[i][f] || got.Confidence[k][f] != all.Confidence[i][f] {
 						t.Fatalf("query %d frame %d: %v/%v/%g in a batch of %d, %v/%v/%g in the full batch",
 							i, f, got.Points[k][f], got.Occluded[k][f], got.Confidence[k][f], len(sub), all.Points[i][f], all.Occluded[i][f], all.Confidence[i][f])
 					}
@@ -246,16 +245,4 @@ func TestTrackGPUMatchesCPU(t *testing.T) {
 			}
 		}
 	}
-}
-
-// sameTrack compares a point and its confidence from two runs: bit for bit
-// with the project's own GEMM (whose rows do not depend on the batch);
-// within float32 rounding with -tags openblas, whose kernels may sum a row
-// in another order for another number of rows.
-func sameTrack(p, q [2]float32, c, d float32) bool {
-	if gemm.Backend() == "go" {
-		return p == q && c == d
-	}
-	near := func(a, b float32) bool { return math.Abs(float64(a-b)) <= 1e-5*(1+math.Abs(float64(b))) }
-	return near(p[0], q[0]) && near(p[1], q[1]) && near(c, d)
 }

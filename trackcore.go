@@ -57,7 +57,6 @@ type trackCore struct {
 	feats  frameSource
 	norms  [][]float32 // [T][P] token norms
 	wsPool chan *coreWork
-	padQ   []float32 // [minGemmRows·C]
 	// gpu, when set, evaluates the head on a CUDA device (package cuda)
 	// instead of the CPU kernels.
 	gpu    gpuHeads
@@ -93,7 +92,7 @@ func newTrackCore(ctx context.Context, g HeadGeometry, c, T int, head *Head, fea
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	tc := &trackCore{g: g, c: c, p: g.Tokens(), t: T, head: head, feats: feats, padQ: make([]float32, minGemmRows*c)}
+	tc := &trackCore{g: g, c: c, p: g.Tokens(), t: T, head: head, feats: feats}
 	tc.prepareHead()
 	tc.norms = make([][]float32, T)
 	nw := parallel.Workers()
@@ -142,9 +141,6 @@ func (tc *trackCore) newWork() *coreWork {
 // rowBlock is how many rows share one cost-volume buffer.
 const rowBlock = 512
 
-// minGemmRows is the fewest rows gemm computes with its packed kernel.
-const minGemmRows = 3
-
 // colBlockTokens is the fixed token block of the cost GEMM; fixed (not
 // derived from the worker count) so results do not depend on GOMAXPROCS
 // or on which rows share a batch.
@@ -178,24 +174,15 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 	for r0 := 0; r0 < n; r0 += rowBlock {
 		nb := min(rowBlock, n-r0)
 		qb := q[r0*c : (r0+nb)*c]
-		mrows := nb
-		if nb < minGemmRows {
-			// gemm hands products of fewer rows to another kernel (a
-			// different summation order): pad with zero rows so every row
-			// is computed alike, whatever the batch.
-			mrows = minGemmRows
-			pad := tc.padQ[:mrows*c]
-			clear(pad[nb*c:])
-			copy(pad, qb)
-			qb = pad
-		}
-		cb := cost[:mrows*p]
+		cb := cost[:nb*p]
 		nblk := (p + colBlockTokens - 1) / colBlockTokens
 		parallel.For(nblk, 1, func(lo, hi int) {
 			for b := lo; b < hi; b++ {
 				j0 := b * colBlockTokens
 				j1 := min(j0+colBlockTokens, p)
-				gemm.MatMulSerial(false, false, mrows, j1-j0, c, 1, qb, c, feat[j0:], p, 0, cb[j0:], p)
+				// The project's kernel whatever the BLAS: a row's cost
+				// volume does not depend on the rows beside it.
+				gemm.MatMulKernel(false, false, nb, j1-j0, c, 1, qb, c, feat[j0:], p, 0, cb[j0:], p)
 			}
 		})
 		parallel.For(nb, 1, func(lo, hi int) {

@@ -93,6 +93,28 @@ func (Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a
 	sgemm(bestKernel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+// MatMulKernel is MatMulSerial through the project's own packed
+// micro-kernel whatever the BLAS backend (-tags openblas included), and the
+// Go definition of that kernel where there is no assembly one: every
+// element of C sums its k terms in the same order as MatMulPacked does and
+// whatever m is, so a row's result does not depend on the other rows of
+// the batch. For callers that promise exactly that (the track engine) and
+// for tests that compare packed products bit for bit.
+func MatMulKernel(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	check("A", a, ar, ac, lda)
+	check("B", b, br, bc, ldb)
+	check("C", c, m, n, ldc)
+	sgemm(packedKernel(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
 func sgemm(kern *microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return

@@ -138,7 +138,7 @@ func TestMatMulPacked(t *testing.T) {
 					c0 := randSlice(r, m*ldc)
 					want := append([]float32(nil), c0...)
 					got := append([]float32(nil), c0...)
-					MatMul(transA, transB, m, n, k, 0.75, a, lda, b, ldb, beta, want, ldc)
+					MatMulKernel(transA, transB, m, n, k, 0.75, a, lda, b, ldb, beta, want, ldc)
 					var pa PackedA
 					pa.Pack(transA, m, k, 0.75, a, lda)
 					packer := MatrixB(transB, b, ldb)
@@ -153,16 +153,36 @@ func TestMatMulPacked(t *testing.T) {
 						}
 					}
 					MatMulPacked(&pa, n, packer, beta, got, ldc)
-					// MatMul uses gonum's loops without a kernel or for m < 3,
-					// and OpenBLAS with -tags openblas.
-					exact := bestKernel != nil && m >= 3 && Backend() == "go"
+					// The same kernel in the same summation order, whatever
+					// the backend and m: the same bits.
 					for i := range got {
-						d := math.Abs(float64(got[i] - want[i]))
-						if (exact && d != 0) || d > 1e-3*(1+math.Sqrt(float64(k))) {
-							t.Fatalf("%dx%dx%d transA=%v transB=%v beta=%v: c[%d] = %v, MatMul %v", m, n, k, transA, transB, beta, i, got[i], want[i])
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%dx%dx%d transA=%v transB=%v beta=%v: c[%d] = %v, MatMulKernel %v", m, n, k, transA, transB, beta, i, got[i], want[i])
 						}
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestMatMulKernelRowsIndependent checks that MatMulKernel's rows do not
+// depend on how many rows share the product (the track engine relies on
+// it): each row alone, and any slice of rows, gives the bits of the whole.
+func TestMatMulKernelRowsIndependent(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	const m, n, k = 29, 70, 300
+	a := randSlice(r, m*k)
+	b := randSlice(r, k*n)
+	all := make([]float32, m*n)
+	MatMulKernel(false, false, m, n, k, 1, a, k, b, n, 0, all, n)
+	for _, rows := range [][2]int{{0, 1}, {5, 7}, {3, 15}, {28, 29}, {0, 29}} {
+		lo, hi := rows[0], rows[1]
+		part := make([]float32, (hi-lo)*n)
+		MatMulKernel(false, false, hi-lo, n, k, 1, a[lo*k:], k, b, n, 0, part, n)
+		for i := range part {
+			if math.Float32bits(part[i]) != math.Float32bits(all[lo*n+i]) {
+				t.Fatalf("rows [%d,%d): c[%d] = %v, %v in the whole product", lo, hi, i, part[i], all[lo*n+i])
 			}
 		}
 	}

@@ -155,17 +155,10 @@ func im2colRef(x []float32, s ConvShape, n int) []float32 {
 	return col
 }
 
-// sameF32 is equality, or agreement to float32 rounding of a long sum.
-func sameF32(a, b float32, exact bool) bool {
-	if exact {
-		return a == b
-	}
-	return math.Abs(float64(a-b)) <= 2e-4*(1+math.Abs(float64(b)))
-}
-
 // TestConv2dImplicitGEMM checks the implicit-GEMM convolution (im2col
 // gathered into the packed panels) against an explicit im2col matrix and
-// gemm.MatMul on shapes that cross the GEMM's blocks (k > KC, more output
+// gemm.MatMulKernel (the same kernel, in every build) on shapes that cross the
+// GEMM's blocks (k > KC, more output
 // pixels than one panel, several pixel bands in the weight gradient):
 // forward and weight gradient bit for bit, input gradient to rounding.
 func TestConv2dImplicitGEMM(t *testing.T) {
@@ -186,10 +179,6 @@ func TestConv2dImplicitGEMM(t *testing.T) {
 		oh, ow := s.OutH(), s.OutW()
 		ohw, k := oh*ow, s.Cin*s.KH*s.KW
 		ws := &ConvWorkspace{MaxCol: 3 * k * ow} // three output rows per dx band
-		// With an assembly kernel MatMul and the packed product share it;
-		// without one MatMul runs gonum's loops, and with -tags openblas
-		// OpenBLAS's (other summation orders).
-		exact := gemm.Backend() == "go" && gemm.Kernel() != "gonum"
 		out := make([]float32, s.OutLen())
 		Conv2dForward(out, x, w, nil, s, ws)
 		dw := make([]float32, len(w))
@@ -200,16 +189,16 @@ func TestConv2dImplicitGEMM(t *testing.T) {
 		for n := 0; n < s.N; n++ {
 			col := im2colRef(x, s, n)
 			want := make([]float32, s.Cout*ohw)
-			gemm.MatMul(false, false, s.Cout, ohw, k, 1, w, k, col, ohw, 0, want, ohw)
+			gemm.MatMulKernel(false, false, s.Cout, ohw, k, 1, w, k, col, ohw, 0, want, ohw)
 			for i, v := range want {
-				if got := out[n*s.Cout*ohw+i]; !sameF32(got, v, exact) {
+				if got := out[n*s.Cout*ohw+i]; math.Float32bits(got) != math.Float32bits(v) {
 					t.Fatalf("shape %d image %d: out[%d] = %v, im2col+MatMul %v", si, n, i, got, v)
 				}
 			}
-			gemm.MatMul(false, true, s.Cout, k, ohw, 1, dout[n*s.Cout*ohw:], ohw, col, ohw, 1, wantDW, k)
+			gemm.MatMulKernel(false, true, s.Cout, k, ohw, 1, dout[n*s.Cout*ohw:], ohw, col, ohw, 1, wantDW, k)
 		}
 		for i := range dw {
-			if !sameF32(dw[i], wantDW[i], exact) {
+			if math.Float32bits(dw[i]) != math.Float32bits(wantDW[i]) {
 				t.Fatalf("shape %d: dw[%d] = %v, im2col+MatMul %v", si, i, dw[i], wantDW[i])
 			}
 		}
