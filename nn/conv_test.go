@@ -157,10 +157,10 @@ func im2colRef(x []float32, s ConvShape, n int) []float32 {
 
 // TestConv2dImplicitGEMM checks the implicit-GEMM convolution (im2col
 // gathered into the packed panels) against an explicit im2col matrix and
-// gemm.MatMulKernel (the same kernel, in every build) on shapes that cross the
-// GEMM's blocks (k > KC, more output
-// pixels than one panel, several pixel bands in the weight gradient):
-// forward and weight gradient bit for bit, input gradient to rounding.
+// gemm.MatMulKernel (the same kernel, in every build) on shapes that cross
+// the GEMM's blocks (k > KC, more output pixels than one panel, several
+// pixel bands in the weight gradient): forward and weight gradient bit for
+// bit, input gradient to rounding.
 func TestConv2dImplicitGEMM(t *testing.T) {
 	shapes := []ConvShape{
 		ConvShape{N: 2, Cin: 12, H: 23, W: 97, Cout: 40, KH: 5, KW: 5, Mode: PadReflect}.Pad(2),
