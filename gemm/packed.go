@@ -68,11 +68,10 @@ func (pa *PackedA) Pack(transA bool, m, k int, alpha float32, a []float32, lda i
 	}
 }
 
-// sliver returns the packed values of rows [i, i+mr) for the kc block that
-// starts at pc.
-func (pa *PackedA) sliver(pc, kcb, i int) []float32 {
-	off := pc*pa.mPad + i*kcb
-	return pa.data[off : off+pa.kern.mr*kcb]
+// slivers returns the packed slivers of rows i, i+mr, … (i a multiple of
+// mr) for the kc block that starts at pc, one after another.
+func (pa *PackedA) slivers(pc, kcb, i int) []float32 {
+	return pa.data[pc*pa.mPad+i*kcb : (pc+kcb)*pa.mPad]
 }
 
 // BPacker writes op(B)[pc:pc+kcb, jc:jc+ncb] into dst in slivers of nr
@@ -190,22 +189,7 @@ func (pa *PackedA) run(i0, i1, j0, j1 int, packB BPacker, zero bool, c []float32
 			packB(bp, bufs.s, pc, jc, kcb, ncb, nr)
 			for ic := i0; ic < i1; ic += mc {
 				mcb := min(mc, i1-ic)
-				for ir := 0; ir < mcb; ir += mr {
-					rows := min(mr, mcb-ir)
-					ap := pa.sliver(pc, kcb, ic+ir)
-					for jr := 0; jr < ncb; jr += nr {
-						cols := min(nr, ncb-jr)
-						bs := bp[jr*kcb : (jr+nr)*kcb]
-						ci := (ic+ir)*ldc + jc + jr
-						set := zero && pc == 0
-						if rows == mr && cols == nr {
-							kern.fn(kcb, ap, bs, c[ci:], ldc, set)
-							continue
-						}
-						kern.fn(kcb, ap, bs, tile, nr, true)
-						addTile(c[ci:], ldc, tile, nr, rows, cols, set)
-					}
-				}
+				kern.block(kcb, pa.slivers(pc, kcb, ic), bp, c[ic*ldc+jc:], ldc, mcb, ncb, zero && pc == 0, tile)
 			}
 		}
 	}

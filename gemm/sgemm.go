@@ -150,22 +150,7 @@ func sgemm(kern *microKernel, transA, transB bool, m, n, k int, alpha float32, a
 			for ic := 0; ic < m; ic += mc {
 				mcb := min(mc, m-ic)
 				packA(bufs.a, a, lda, transA, ic, pc, mcb, kcb, alpha, mr)
-				for ir := 0; ir < mcb; ir += mr {
-					rows := min(mr, mcb-ir)
-					ap := bufs.a[ir*kcb : (ir+mr)*kcb]
-					for jr := 0; jr < ncb; jr += nr {
-						cols := min(nr, ncb-jr)
-						bp := bufs.b[jr*kcb : (jr+nr)*kcb]
-						ci := (ic+ir)*ldc + jc + jr
-						set := zero && pc == 0
-						if rows == mr && cols == nr {
-							kern.fn(kcb, ap, bp, c[ci:], ldc, set)
-							continue
-						}
-						kern.fn(kcb, ap, bp, tile, nr, true)
-						addTile(c[ci:], ldc, tile, nr, rows, cols, set)
-					}
-				}
+				kern.block(kcb, bufs.a, bufs.b, c[ic*ldc+jc:], ldc, mcb, ncb, zero && pc == 0, tile)
 			}
 		}
 	}
@@ -302,6 +287,29 @@ func packBSlivers(dst, b []float32, ldb int, trans bool, pc, jc, kcb, ncb, nr in
 					out[p*nr+j] = v
 				}
 			}
+		}
+	}
+}
+
+// block runs the kernel over an mcb×ncb block of C (c at its first
+// element, row stride ldc) for one kc panel: A slivers of mr rows at
+// a[ir·kcb:], B slivers of nr columns at b[jr·kcb:]. Edge tiles go through
+// tile (mr·nr values). With set the products are stored, not added.
+func (kern *microKernel) block(kcb int, a, b, c []float32, ldc, mcb, ncb int, set bool, tile []float32) {
+	mr, nr := kern.mr, kern.nr
+	for ir := 0; ir < mcb; ir += mr {
+		rows := min(mr, mcb-ir)
+		ap := a[ir*kcb : (ir+mr)*kcb]
+		for jr := 0; jr < ncb; jr += nr {
+			cols := min(nr, ncb-jr)
+			bp := b[jr*kcb : (jr+nr)*kcb]
+			ci := ir*ldc + jr
+			if rows == mr && cols == nr {
+				kern.fn(kcb, ap, bp, c[ci:], ldc, set)
+				continue
+			}
+			kern.fn(kcb, ap, bp, tile, nr, true)
+			addTile(c[ci:], ldc, tile, nr, rows, cols, set)
 		}
 	}
 }
