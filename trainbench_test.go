@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"dinotracker/fgmask"
 	"dinotracker/gemm"
 	"dinotracker/imgproc"
-	"dinotracker/traj"
+	"dinotracker/internal/synth"
 )
 
 // BenchmarkTrainIterationPaper times trainer.step, one training iteration,
@@ -102,55 +101,15 @@ func paperBenchTrainer(b *testing.B) *trainer {
 			frames[t].Pix[i] = uint8(r.Uint32())
 		}
 	}
-	masks := fgmask.New(T, h, w)
-	x0, x1, y0, y1 := w/4, 3*w/4, h/4, 3*h/4
-	for t := 0; t < T; t++ {
-		pl := masks.Frame(t)
-		for y := y0; y < y1; y++ {
-			for x := x0; x < x1; x++ {
-				pl[y*w+x] = 1
-			}
-		}
-	}
-	tracks := func(n int, inside bool) *traj.Set {
-		s := traj.NewSet(T)
-		xy := make([]float32, 0, 2*T)
-		for s.N() < n {
-			x, y := r.Float64()*float64(w-1), r.Float64()*float64(h-1)
-			if in := x >= float64(x0) && x < float64(x1-1) && y >= float64(y0) && y < float64(y1-1); in != inside {
-				continue
-			}
-			st := r.IntN(T - 1)
-			l := 2 + r.IntN(T-st-1)
-			vx, vy := r.Float64()-0.5, r.Float64()-0.5
-			xy = xy[:0]
-			for k := 0; k < l; k++ {
-				xy = append(xy, float32(min(max(x+vx*float64(k), 0), float64(w-1))), float32(min(max(y+vy*float64(k), 0), float64(h-1))))
-			}
-			s.Append(st, xy)
-		}
-		return s
-	}
-	fg, bg := tracks(4000, true), tracks(8000, false)
+	masks, fg, bg := synth.Tracks(r, T, h, w, 4000, 8000)
 	bb := BBLists{}
 	const nbb = 600
 	for s := 0; s < T; s++ {
 		for t := 0; t < T; t++ {
-			if s == t {
-				continue
+			if s != t {
+				src, tgt, cos, ratio := synth.BestBuddies(r, h, w, nbb)
+				bb[[2]int{s, t}] = &BBList{Source: src, Target: tgt, Cos: cos, R: ratio}
 			}
-			l := &BBList{Source: make([]float32, 2*nbb), Target: make([]float32, 2*nbb), Cos: make([]float32, nbb), R: make([]float32, nbb)}
-			for i := 0; i < nbb; i++ {
-				x, y := r.Float64()*float64(w-1), r.Float64()*float64(h-1)
-				if i%2 == 0 {
-					x, y = float64(w)/4+r.Float64()*float64(w)/2, float64(h)/4+r.Float64()*float64(h)/2
-				}
-				l.Source[2*i], l.Source[2*i+1] = float32(x), float32(y)
-				l.Target[2*i] = float32(min(max(x+8*r.NormFloat64(), 0), float64(w-1)))
-				l.Target[2*i+1] = float32(min(max(y+8*r.NormFloat64(), 0), float64(h-1)))
-				l.Cos[i], l.R[i] = float32(0.5+0.5*r.Float64()), float32(r.Float64())
-			}
-			bb[[2]int{s, t}] = l
 		}
 	}
 	pre := &Preprocessed{T: T, H: h, W: w, Features: feats, Trajectories: fg, FG: fg, BG: bg, Masks: masks, Frames: frames}

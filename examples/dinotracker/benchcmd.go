@@ -25,10 +25,9 @@ import (
 
 	"dinotracker"
 	"dinotracker/corr"
-	"dinotracker/fgmask"
 	"dinotracker/gemm"
+	"dinotracker/internal/synth"
 	"dinotracker/nn"
-	"dinotracker/traj"
 	"dinotracker/vit"
 )
 
@@ -848,7 +847,7 @@ func newBenchTrainer(sz benchSizes) (*benchTrainer, error) {
 		bt.images = append(bt.images, benchRand(r, 3*h*w, 0))
 		bt.feats = append(bt.feats, benchRand(r, bt.c*bt.p, 1))
 	}
-	masks, fg, bg := synthTracks(r, T, h, w)
+	masks, fg, bg := synth.Tracks(r, T, h, w, 4000, 8000)
 	bt.bb = synthBestBuddies(r, T, h, w, 600)
 	obj, err := dinotracker.NewObjective(g, bt.c, masks, bt.head, cfg.Loss)
 	if err != nil {
@@ -869,67 +868,16 @@ func newBenchTrainer(sz benchSizes) (*benchTrainer, error) {
 	return bt, nil
 }
 
-// synthTracks returns T box masks (the central half of each side is
-// foreground) and straight trajectories: foreground ones inside the box,
-// background ones outside, each valid on a random span of frames.
-func synthTracks(r *rand.Rand, T, h, w int) (*fgmask.Masks, *traj.Set, *traj.Set) {
-	m := fgmask.New(T, h, w)
-	x0, x1, y0, y1 := w/4, 3*w/4, h/4, 3*h/4
-	for t := 0; t < T; t++ {
-		pl := m.Frame(t)
-		for y := y0; y < y1; y++ {
-			for x := x0; x < x1; x++ {
-				pl[y*w+x] = 1
-			}
-		}
-	}
-	mk := func(n int, inside bool) *traj.Set {
-		s := traj.NewSet(T)
-		xy := make([]float32, 0, 2*T)
-		for len(s.Start) < n {
-			x, y := r.Float64()*float64(w-1), r.Float64()*float64(h-1)
-			in := x >= float64(x0) && x < float64(x1-1) && y >= float64(y0) && y < float64(y1-1)
-			if in != inside {
-				continue
-			}
-			st := r.IntN(T - 1)
-			l := 2 + r.IntN(T-st-1)
-			vx, vy := r.Float64()-0.5, r.Float64()-0.5
-			xy = xy[:0]
-			for k := 0; k < l; k++ {
-				xy = append(xy, float32(min(max(x+vx*float64(k), 0), float64(w-1))), float32(min(max(y+vy*float64(k), 0), float64(h-1))))
-			}
-			s.Append(st, xy)
-		}
-		return s
-	}
-	return m, mk(4000, true), mk(8000, false)
-}
-
 // synthBestBuddies returns n random best-buddy pairs for every ordered
-// frame pair, half of the sources in the central box.
+// frame pair (synth.BestBuddies).
 func synthBestBuddies(r *rand.Rand, T, h, w, n int) dinotracker.BBLists {
 	bb := dinotracker.BBLists{}
 	for s := 0; s < T; s++ {
 		for t := 0; t < T; t++ {
-			if s == t {
-				continue
+			if s != t {
+				src, tgt, cos, ratio := synth.BestBuddies(r, h, w, n)
+				bb[[2]int{s, t}] = &dinotracker.BBList{Source: src, Target: tgt, Cos: cos, R: ratio}
 			}
-			l := &dinotracker.BBList{Source: make([]float32, 2*n), Target: make([]float32, 2*n), Cos: make([]float32, n), R: make([]float32, n)}
-			for i := 0; i < n; i++ {
-				var x, y float64
-				if i%2 == 0 {
-					x, y = float64(w)/4+r.Float64()*float64(w)/2, float64(h)/4+r.Float64()*float64(h)/2
-				} else {
-					x, y = r.Float64()*float64(w-1), r.Float64()*float64(h-1)
-				}
-				l.Source[2*i], l.Source[2*i+1] = float32(x), float32(y)
-				l.Target[2*i] = float32(min(max(x+8*r.NormFloat64(), 0), float64(w-1)))
-				l.Target[2*i+1] = float32(min(max(y+8*r.NormFloat64(), 0), float64(h-1)))
-				l.Cos[i] = float32(0.5 + 0.5*r.Float64())
-				l.R[i] = float32(r.Float64())
-			}
-			bb[[2]int{s, t}] = l
 		}
 	}
 	return bb
