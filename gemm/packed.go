@@ -139,16 +139,7 @@ func MatMulPacked(pa *PackedA, n int, packB BPacker, beta float32, c []float32, 
 	zero := beta == 0 && k > 0
 	if beta != 1 && !zero {
 		parallel.For(m, max(1, 1<<16/n), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				row := c[i*ldc : i*ldc+n]
-				if beta == 0 {
-					clear(row)
-				} else {
-					for j := range row {
-						row[j] *= beta
-					}
-				}
-			}
+			scaleRows(c[lo*ldc:], ldc, hi-lo, n, beta)
 		})
 	}
 	if k == 0 {

@@ -123,16 +123,7 @@ func sgemm(kern *microKernel, transA, transB bool, m, n, k int, alpha float32, a
 	// (C is not read, so not cleared first).
 	zero := beta == 0 && k > 0 && alpha != 0
 	if beta != 1 && !zero {
-		for i := 0; i < m; i++ {
-			row := c[i*ldc : i*ldc+n]
-			if beta == 0 {
-				clear(row)
-			} else {
-				for j := range row {
-					row[j] *= beta
-				}
-			}
-		}
+		scaleRows(c, ldc, m, n, beta)
 	}
 	if k == 0 || alpha == 0 {
 		return
@@ -287,6 +278,22 @@ func packBSlivers(dst, b []float32, ldb int, trans bool, pc, jc, kcb, ncb, nr in
 					out[p*nr+j] = v
 				}
 			}
+		}
+	}
+}
+
+// scaleRows sets the first n values of m rows of c (row stride ldc) to
+// beta times themselves: 0 when beta = 0 (BLAS semantics: NaN and
+// infinities in C do not survive).
+func scaleRows(c []float32, ldc, m, n int, beta float32) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
 		}
 	}
 }
