@@ -100,29 +100,39 @@ DATA expconst<>+376(SB)/4, $0x3f800000
 DATA expconst<>+380(SB)/4, $0x3f800000
 GLOBL expconst<>(SB), RODATA|NOPTR, $384
 
-// EXP_SHIFTED_Y0 sets Y4 = exp(max(Y0 − Y15, −87)) (expNeg's algorithm) with
-// the constants Y9…Y14 loaded as in expLanes8AVX2; it clobbers Y0…Y5.
-#define EXP_SHIFTED_Y0 \
-	VSUBPS Y15, Y0, Y0; \
-	VMAXPS Y14, Y0, Y0; \
-	VMOVAPS Y12, Y1; \
-	VFMADD231PS Y13, Y0, Y1; \
-	VSUBPS Y12, Y1, Y2; \
-	VPSUBD Y12, Y1, Y3; \
-	VFNMADD231PS Y11, Y2, Y0; \
-	VFNMADD231PS Y10, Y2, Y0; \
-	VMOVUPS expconst<>+160(SB), Y4; \
-	VFMADD213PS expconst<>+192(SB), Y0, Y4; \
-	VFMADD213PS expconst<>+224(SB), Y0, Y4; \
-	VFMADD213PS expconst<>+256(SB), Y0, Y4; \
-	VFMADD213PS expconst<>+288(SB), Y0, Y4; \
-	VFMADD213PS expconst<>+320(SB), Y0, Y4; \
-	VMULPS Y0, Y0, Y5; \
-	VFMADD213PS Y0, Y5, Y4; \
-	VADDPS Y9, Y4, Y4; \
-	VPSLLD $23, Y3, Y3; \
-	VPADDD Y9, Y3, Y3; \
-	VMULPS Y3, Y4, Y4
+// EXPV(x, t1, t2, t3, out, t5, shift, lo, magic, log2e, ln2hi, ln2lo, one,
+// p0, p1, p2, p3, p4, p5) sets out = exp(max(x − shift, lo)) (expNeg's
+// algorithm: lo = −87, round-to-integer by the 1.5·2²³ magic, ln 2 in two
+// parts, a degree-6 polynomial p0…p5, then the exponent bits); it
+// clobbers x, t1, t2, t3 and t5. The constants are registers or memory
+// operands: the AVX2 kernel passes Y registers and expconst<> entries, the
+// AVX-512 one Z registers, so both run the same instructions in the same
+// order and each lane gets the same bits.
+#define EXPV(x, t1, t2, t3, out, t5, shift, lo, magic, log2e, ln2hi, ln2lo, one, p0, p1, p2, p3, p4, p5) \
+	VSUBPS shift, x, x; \
+	VMAXPS lo, x, x; \
+	VMOVAPS magic, t1; \
+	VFMADD231PS log2e, x, t1; \
+	VSUBPS magic, t1, t2; \
+	VPSUBD magic, t1, t3; \
+	VFNMADD231PS ln2hi, t2, x; \
+	VFNMADD231PS ln2lo, t2, x; \
+	VMOVUPS p0, out; \
+	VFMADD213PS p1, x, out; \
+	VFMADD213PS p2, x, out; \
+	VFMADD213PS p3, x, out; \
+	VFMADD213PS p4, x, out; \
+	VFMADD213PS p5, x, out; \
+	VMULPS x, x, t5; \
+	VFMADD213PS x, t5, out; \
+	VADDPS one, out, out; \
+	VPSLLD $23, t3, t3; \
+	VPADDD one, t3, t3; \
+	VMULPS t3, out, out
+
+// EXP_SHIFTED_Y0 sets Y4 = exp(max(Y0 − Y15, −87)) with the constants Y9…Y14
+// loaded as in expLanes8AVX2; it clobbers Y0…Y5.
+#define EXP_SHIFTED_Y0 EXPV(Y0, Y1, Y2, Y3, Y4, Y5, Y15, Y14, Y12, Y13, Y11, Y10, Y9, expconst<>+160(SB), expconst<>+192(SB), expconst<>+224(SB), expconst<>+256(SB), expconst<>+288(SB), expconst<>+320(SB))
 
 // Lane-wise softmax helpers for the fused attention: each works on a strip of
 // 8 lanes (one YMM register) down rows that lie stride bytes apart, with one
@@ -181,31 +191,9 @@ mdone:
 	VZEROUPPER
 	RET
 
-// EXPZ(x, t1, t2, t3, out, t5, shift) is EXP_SHIFTED_Y0 on 16 lanes: out =
-// exp(max(x − shift, −87)), the same instructions in the same order, so
-// each lane's bits match the AVX2 kernel's. Constants as loaded by
-// expLanes32AVX512 (Z9…Z14, Z17…Z22); clobbers x, t1, t2, t3, t5.
-#define EXPZ(x, t1, t2, t3, out, t5, shift) \
-	VSUBPS shift, x, x; \
-	VMAXPS Z14, x, x; \
-	VMOVAPS Z12, t1; \
-	VFMADD231PS Z13, x, t1; \
-	VSUBPS Z12, t1, t2; \
-	VPSUBD Z12, t1, t3; \
-	VFNMADD231PS Z11, t2, x; \
-	VFNMADD231PS Z10, t2, x; \
-	VMOVAPS Z17, out; \
-	VFMADD213PS Z18, x, out; \
-	VFMADD213PS Z19, x, out; \
-	VFMADD213PS Z20, x, out; \
-	VFMADD213PS Z21, x, out; \
-	VFMADD213PS Z22, x, out; \
-	VMULPS x, x, t5; \
-	VFMADD213PS x, t5, out; \
-	VADDPS Z9, out, out; \
-	VPSLLD $23, t3, t3; \
-	VPADDD Z9, t3, t3; \
-	VMULPS t3, out, out
+// EXPZ(x, t1, t2, t3, out, t5, shift) is EXPV on 16 lanes with the
+// constants as loaded by expLanes32AVX512 (Z9…Z14, Z17…Z22).
+#define EXPZ(x, t1, t2, t3, out, t5, shift) EXPV(x, t1, t2, t3, out, t5, shift, Z14, Z12, Z13, Z11, Z10, Z9, Z17, Z18, Z19, Z20, Z21, Z22)
 
 // func expLanes32AVX512(x *float32, rows, stride int, shift, sums *float32)
 // expLanes8AVX2 on 32 lanes (two ZMM strips, computed interleaved).
