@@ -197,7 +197,7 @@ func BenchmarkTrackPaperSize(b *testing.B) {
 	}
 	// A well-conditioned refiner (positive kernels), and PyTorch's default
 	// init, whose kernel sums near 0 the normalisation turns into large
-	// gains of both signs (as in the fitted heads measured so far). The
+	// gains of both signs. The
 	// engine computes every logit either way; the window decides alone
 	// unless it holds less than 1e-6 of the softmax mass.
 	smooth := NewHead(rng)
