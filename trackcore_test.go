@@ -197,9 +197,8 @@ func BenchmarkTrackPaperSize(b *testing.B) {
 	}
 	// A well-conditioned refiner (positive kernels), and PyTorch's default
 	// init, whose kernel sums near 0 the normalisation turns into large
-	// gains of both signs. The
-	// engine computes every logit either way; the window decides alone
-	// unless it holds less than 1e-6 of the softmax mass.
+	// gains of both signs. The engine computes every logit either way; the
+	// window decides alone unless it holds less than 1e-6 of the mass.
 	smooth := NewHead(rng)
 	for _, w := range [][]float32{smooth.Refiner.W0, smooth.Refiner.W2} {
 		for i := range w {
