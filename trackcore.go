@@ -167,10 +167,7 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 		}
 		return nil
 	}
-	if len(feat) < c*p {
-		return fmt.Errorf("frame %d holds %d feature values, want %d×%d", t, len(feat), c, p)
-	}
-	norm := tc.norm(t, feat)
+	norm := tc.norm(t, feat) // feat comes from run's frame(), which checked its length
 	for r0 := 0; r0 < n; r0 += rowBlock {
 		nb := min(rowBlock, n-r0)
 		qb := q[r0*c : (r0+nb)*c]
