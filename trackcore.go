@@ -108,7 +108,12 @@ func newTrackCore(ctx context.Context, g HeadGeometry, c, T int, head *Head, fea
 func (tc *trackCore) norm(t int, f []float32) []float32 {
 	if tc.norms[t] == nil {
 		n := make([]float32, tc.p)
-		corr.Norms(n, f, tc.c, tc.p)
+		// Blocks of tokens on the workers; each token's value does not
+		// depend on the split.
+		const blk = 1024
+		parallel.For((tc.p+blk-1)/blk, 1, func(lo, hi int) {
+			corr.NormsCols(n, f, tc.c, tc.p, lo*blk, min(hi*blk, tc.p))
+		})
 		tc.norms[t] = n
 	}
 	return tc.norms[t]

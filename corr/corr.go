@@ -48,38 +48,47 @@ const colBlock = 1024
 // Norms writes dst[j] = ‖feat[:, j]‖₂ for a channel-major map feat [C, P],
 // accumulating groups of four squares in float32 and their sum in float64.
 // It runs on the calling goroutine.
-func Norms(dst, feat []float32, c, p int) {
-	if len(dst) < p || len(feat) < c*p {
-		panic(fmt.Sprintf("corr: Norms needs dst ≥ %d and feat ≥ %d values, got %d and %d", p, c*p, len(dst), len(feat)))
+func Norms(dst, feat []float32, c, p int) { NormsCols(dst, feat, c, p, 0, p) }
+
+// NormsCols is Norms for the tokens [j0, j1) only: it writes dst[j0:j1]
+// with the same values Norms gives them, so disjoint ranges may run on
+// separate goroutines.
+func NormsCols(dst, feat []float32, c, p, j0, j1 int) {
+	if len(dst) < p || len(feat) < c*p || j0 < 0 || j1 > p || j0 > j1 {
+		panic(fmt.Sprintf("corr: Norms needs dst ≥ %d and feat ≥ %d values and 0 ≤ j0 ≤ j1 ≤ %d, got %d and %d values, [%d, %d)",
+			p, c*p, p, len(dst), len(feat), j0, j1))
 	}
 	const blk = 256
 	var acc [blk]float64
-	for j0 := 0; j0 < p; j0 += blk {
-		j1 := min(j0+blk, p)
-		a := acc[:j1-j0]
+	for b0 := j0; b0 < j1; b0 += blk {
+		b1 := min(b0+blk, j1)
+		a := acc[:b1-b0]
 		clear(a)
-		ch := 0
-		for ; ch+4 <= c; ch += 4 {
-			// Four squares in float32 (exact to ~2 ulps), the running sum in
-			// float64.
-			r0 := feat[ch*p+j0 : ch*p+j1]
-			r1 := feat[(ch+1)*p+j0 : (ch+1)*p+j1]
-			r2 := feat[(ch+2)*p+j0 : (ch+2)*p+j1]
-			r3 := feat[(ch+3)*p+j0 : (ch+3)*p+j1]
+		// Four squares in float32 (exact to ~2 ulps), the running sum in
+		// float64; the assembly kernel, where there is one, does the same
+		// operations on the leading multiple of 8 tokens.
+		g := c / 4
+		done := sumSq4Asm(a, feat[b0:], p, g)
+		for ch := 0; ch+4 <= c; ch += 4 {
+			r0 := feat[ch*p+b0+done : ch*p+b1]
+			r1 := feat[(ch+1)*p+b0+done : (ch+1)*p+b1]
+			r2 := feat[(ch+2)*p+b0+done : (ch+2)*p+b1]
+			r3 := feat[(ch+3)*p+b0+done : (ch+3)*p+b1]
 			r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
-			a := a[:len(r0)]
+			a := a[done:]
+			a = a[:len(r0)]
 			for j, v := range r0 {
 				a[j] += float64(v*v + r1[j]*r1[j] + r2[j]*r2[j] + r3[j]*r3[j])
 			}
 		}
-		for ; ch < c; ch++ {
-			row := feat[ch*p+j0 : ch*p+j1]
+		for ch := g * 4; ch < c; ch++ {
+			row := feat[ch*p+b0 : ch*p+b1]
 			for j, v := range row {
 				a[j] += float64(v) * float64(v)
 			}
 		}
 		for j, s := range a {
-			dst[j0+j] = float32(math.Sqrt(s))
+			dst[b0+j] = float32(math.Sqrt(s))
 		}
 	}
 }

@@ -98,6 +98,49 @@ func TestNorms(t *testing.T) {
 	}
 }
 
+// TestNormsExactOrder checks Norms bit for bit against the documented
+// arithmetic (groups of four float32 squares, summed in float64), so the
+// assembly kernel and the Go loop give the same values, and NormsCols on
+// split ranges against Norms.
+func TestNormsExactOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, cp := range [][2]int{{4, 8}, {7, 300}, {1024, 67}, {9, 513}, {8, 1}} {
+		c, p := cp[0], cp[1]
+		feat := randVec(r, c*p)
+		got := make([]float32, p)
+		Norms(got, feat, c, p)
+		for j := 0; j < p; j++ {
+			var s float64
+			ch := 0
+			for ; ch+4 <= c; ch += 4 {
+				v0, v1, v2, v3 := feat[ch*p+j], feat[(ch+1)*p+j], feat[(ch+2)*p+j], feat[(ch+3)*p+j]
+				q := v0 * v0
+				q += v1 * v1
+				q += v2 * v2
+				q += v3 * v3
+				s += float64(q)
+			}
+			for ; ch < c; ch++ {
+				s += float64(feat[ch*p+j]) * float64(feat[ch*p+j])
+			}
+			if w := float32(math.Sqrt(s)); got[j] != w {
+				t.Fatalf("c=%d p=%d: norm[%d] = %g, want %g bit for bit", c, p, j, got[j], w)
+			}
+		}
+		split := make([]float32, p)
+		for _, cut := range []int{0, min(3, p), p / 2, p} {
+			clear(split)
+			NormsCols(split, feat, c, p, 0, cut)
+			NormsCols(split, feat, c, p, cut, p)
+			for j := range split {
+				if split[j] != got[j] {
+					t.Fatalf("c=%d p=%d cut %d: NormsCols gives %g at %d, Norms %g", c, p, cut, split[j], j, got[j])
+				}
+			}
+		}
+	}
+}
+
 // TestCosineEpsPath checks the clamp against hand-computed values: tiny
 // vectors whose norm product is below Eps give ⟨q, f⟩/Eps, zero vectors 0.
 func TestCosineEpsPath(t *testing.T) {

@@ -23,3 +23,19 @@ func scaleAsm(r, fn []float32, qn float32, relu bool) int {
 	scaleAVX2(&r[0], &fn[0], n, qn, rl)
 	return n
 }
+
+//go:noescape
+func sumSq4AVX2(acc *float64, r *float32, p, n, groups int)
+
+// sumSq4Asm adds the groups-of-four squares of channels [0, 4·groups) for
+// the first len(acc)&^7 tokens of r (row stride p) into acc, and returns
+// how many tokens it did.
+func sumSq4Asm(acc []float64, r []float32, p, groups int) int {
+	n := len(acc) &^ 7
+	if !hasAVX2 || n == 0 || groups == 0 {
+		return 0
+	}
+	_ = r[(4*groups-1)*p+n-1]
+	sumSq4AVX2(&acc[0], &r[0], p, n, groups)
+	return n
+}

@@ -43,3 +43,50 @@ plain:
 	JL   plain
 	VZEROUPPER
 	RET
+
+// func sumSq4AVX2(acc *float64, r *float32, p, n, groups int)
+// For g < groups and j < n (a positive multiple of 8), with rows
+// ri = r + (4g+i)·p: acc[j] += float64(((r0[j]² + r1[j]²) + r2[j]²) + r3[j]²),
+// the squares and sums in float32 (no FMA), as the Go loop does.
+TEXT ·sumSq4AVX2(SB), NOSPLIT, $0-40
+	MOVQ acc+0(FP), DI
+	MOVQ r+8(FP), SI
+	MOVQ p+16(FP), DX
+	SHLQ $2, DX          // row stride in bytes
+	MOVQ n+24(FP), BX
+	MOVQ groups+32(FP), CX
+	LEAQ (DX)(DX*2), R11 // 3 rows
+
+group:
+	XORQ AX, AX
+	MOVQ SI, R8
+
+col:
+	VMOVUPS (R8), Y0
+	VMULPS  Y0, Y0, Y0
+	VMOVUPS (R8)(DX*1), Y1
+	VMULPS  Y1, Y1, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS (R8)(DX*2), Y1
+	VMULPS  Y1, Y1, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS (R8)(R11*1), Y1
+	VMULPS  Y1, Y1, Y1
+	VADDPS  Y1, Y0, Y0
+	VCVTPS2PD X0, Y2
+	VEXTRACTF128 $1, Y0, X3
+	VCVTPS2PD X3, Y3
+	VADDPD  (DI)(AX*8), Y2, Y2
+	VADDPD  32(DI)(AX*8), Y3, Y3
+	VMOVUPD Y2, (DI)(AX*8)
+	VMOVUPD Y3, 32(DI)(AX*8)
+	ADDQ $32, R8
+	ADDQ $8, AX
+	CMPQ AX, BX
+	JLT  col
+
+	LEAQ (SI)(DX*4), SI
+	DECQ CX
+	JNZ  group
+	VZEROUPPER
+	RET

@@ -3,3 +3,5 @@
 package corr
 
 func scaleAsm(r, fn []float32, qn float32, relu bool) int { return 0 }
+
+func sumSq4Asm(acc []float64, r []float32, p, groups int) int { return 0 }

@@ -140,3 +140,35 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 	}
 }
+
+// TestScatterBlocks checks the build's scatterBlocks (assembly where it
+// has one) against the portable loop, value for value, with the gaps
+// between blocks untouched.
+func TestScatterBlocks(t *testing.T) {
+	for _, nr := range []int{16, 32, 8} {
+		for _, blocks := range []int{0, 1, 3, 17} {
+			stride := nr*5 + 3
+			src := make([]float32, blocks*nr)
+			for i := range src {
+				src[i] = float32(i) + 0.25
+			}
+			n := blocks*stride + nr
+			got, want := make([]float32, n), make([]float32, n)
+			for i := range got {
+				got[i], want[i] = -1, -1
+			}
+			scatterBlocks(got, src, blocks, stride, nr)
+			scatterBlocksGo(want, src, blocks, stride, nr)
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("nr %d blocks %d: dst[%d] = %v, want %v", nr, blocks, i, got[i], want[i])
+				}
+			}
+			for s := 0; s < blocks; s++ {
+				if got[s*stride] != src[s*nr] || got[s*stride+nr-1] != src[s*nr+nr-1] || got[s*stride+nr] != -1 {
+					t.Fatalf("nr %d blocks %d: block %d misplaced", nr, blocks, s)
+				}
+			}
+		}
+	}
+}

@@ -97,22 +97,8 @@ func MatrixB(trans bool, b []float32, ldb int) BPacker {
 // Packers that gather one row of op(B) at a time use it.
 func ScatterSlivers(dst, row []float32, p, kcb, ncb, nr int) {
 	full := ncb / nr
-	switch nr {
-	case 32:
-		for s := 0; s < full; s++ {
-			o := s*kcb*nr + p*nr
-			*(*[32]float32)(dst[o : o+32]) = *(*[32]float32)(row[s*32 : s*32+32])
-		}
-	case 16:
-		for s := 0; s < full; s++ {
-			o := s*kcb*nr + p*nr
-			*(*[16]float32)(dst[o : o+16]) = *(*[16]float32)(row[s*16 : s*16+16])
-		}
-	default:
-		for s := 0; s < full; s++ {
-			o := s*kcb*nr + p*nr
-			copy(dst[o:o+nr], row[s*nr:s*nr+nr])
-		}
+	if full > 0 {
+		scatterBlocks(dst[p*nr:], row, full, kcb*nr, nr)
 	}
 	if rest := ncb - full*nr; rest > 0 {
 		o := full*kcb*nr + p*nr
@@ -236,4 +222,22 @@ func (m Micro) Set(kc int, a, b, c []float32, ldc int) {
 		_ = b[kc*m.k.nr-1]
 	}
 	m.k.fn(kc, a, b, c, ldc, true)
+}
+
+// scatterBlocksGo is the portable scatterBlocks.
+func scatterBlocksGo(dst, src []float32, blocks, stride, nr int) {
+	switch nr {
+	case 32:
+		for s := 0; s < blocks; s++ {
+			*(*[32]float32)(dst[s*stride : s*stride+32]) = *(*[32]float32)(src[s*32 : s*32+32])
+		}
+	case 16:
+		for s := 0; s < blocks; s++ {
+			*(*[16]float32)(dst[s*stride : s*stride+16]) = *(*[16]float32)(src[s*16 : s*16+16])
+		}
+	default:
+		for s := 0; s < blocks; s++ {
+			copy(dst[s*stride:s*stride+nr], src[s*nr:s*nr+nr])
+		}
+	}
 }

@@ -206,15 +206,7 @@ func packB(dst, b []float32, ldb int, trans bool, pc, jc, kcb, ncb, nr int) {
 		full := ncb / nr * nr
 		for p := 0; p < kcb; p++ {
 			row := b[(pc+p)*ldb+jc : (pc+p)*ldb+jc+full]
-			if nr == 32 {
-				for s := 0; s < full; s += 32 {
-					*(*[32]float32)(dst[s*kcb+p*32 : s*kcb+p*32+32]) = *(*[32]float32)(row[s : s+32])
-				}
-			} else {
-				for s := 0; s < full; s += 16 {
-					*(*[16]float32)(dst[s*kcb+p*16 : s*kcb+p*16+16]) = *(*[16]float32)(row[s : s+16])
-				}
-			}
+			scatterBlocks(dst[p*nr:], row, full/nr, kcb*nr, nr)
 		}
 		if full < ncb {
 			packBSlivers(dst[full*kcb:], b, ldb, trans, pc, jc+full, kcb, ncb-full, nr)
