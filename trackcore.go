@@ -103,22 +103,6 @@ func newTrackCore(ctx context.Context, g HeadGeometry, c, T int, head *Head, fea
 	return tc, nil
 }
 
-// norm returns frame t's token norms, computing them from f (frame t's
-// features, as read) at the first call.
-func (tc *trackCore) norm(t int, f []float32) []float32 {
-	if tc.norms[t] == nil {
-		n := make([]float32, tc.p)
-		// Blocks of tokens on the workers; each token's value does not
-		// depend on the split.
-		const blk = 1024
-		parallel.For((tc.p+blk-1)/blk, 1, func(lo, hi int) {
-			corr.NormsCols(n, f, tc.c, tc.p, lo*blk, min(hi*blk, tc.p))
-		})
-		tc.norms[t] = n
-	}
-	return tc.norms[t]
-}
-
 // prepareHead computes the refiner's normalised kernels and their absolute
 // sums.
 func (tc *trackCore) prepareHead() {
@@ -172,7 +156,15 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 		}
 		return nil
 	}
-	norm := tc.norm(t, feat) // feat comes from run's frame(), which checked its length
+	// Frame t's token norms are computed at its first use, each block of
+	// tokens just before its first product, while its features are still
+	// in cache (feat comes from run's frame(), which checked its length).
+	norm := tc.norms[t]
+	fresh := norm == nil
+	if fresh {
+		norm = make([]float32, p)
+		tc.norms[t] = norm
+	}
 	for r0 := 0; r0 < n; r0 += rowBlock {
 		nb := min(rowBlock, n-r0)
 		qb := q[r0*c : (r0+nb)*c]
@@ -182,6 +174,9 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 			for b := lo; b < hi; b++ {
 				j0 := b * colBlockTokens
 				j1 := min(j0+colBlockTokens, p)
+				if fresh && r0 == 0 {
+					corr.NormsCols(norm, feat, c, p, j0, j1)
+				}
 				// The project's kernel whatever the BLAS: a row's cost
 				// volume does not depend on the rows beside it.
 				gemm.MatMulKernel(false, false, nb, j1-j0, c, 1, qb, c, feat[j0:], p, 0, cb[j0:], p)
@@ -205,8 +200,8 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 
 // logits computes the refiner's output on the whole map into w.logit
 // (row i at i·wpad) with fused multiply-adds: each hidden row as soon as
-// its three cost rows are in place, each logit row as soon as its three
-// hidden rows are.
+// its three cost rows are in place, each block of logit rows as soon as
+// its hidden rows are.
 func (tc *trackCore) logits(w *coreWork, cost []float32) {
 	gh, gw := tc.g.GH, tc.g.GW
 	s, wpad := w.stride, w.wpad
@@ -223,11 +218,21 @@ func (tc *trackCore) logits(w *coreWork, cost []float32) {
 			clear(w.hidden[base+o*s+1+gw : base+o*s+1+wpad]) // columns past the image are zero padding
 		}
 	}
-	hidden(0)
-	for i := 0; i < gh; i++ {
-		if i+1 < gh {
-			hidden(i + 1)
+	next := 0 // the next image row of hidden units to compute
+	upTo := func(i int) {
+		for ; next <= min(i, gh-1); next++ {
+			hidden(next)
 		}
+	}
+	// Logit rows four at a time (each hidden row is read once for all the
+	// rows it feeds), then the rest; the values are Conv3Strips' either way.
+	i := 0
+	for ; i+4 <= gh; i += 4 {
+		upTo(i + 4)
+		rowconv.Conv3Strips4(w.logit[i*wpad:], wpad, w.hidden[i*hs:], s, hs, RefinerHidden, k.W2[:], r.B2[0], ns, false)
+	}
+	for ; i < gh; i++ {
+		upTo(i + 1)
 		rowconv.Conv3Strips(w.logit[i*wpad:], w.hidden[i*hs:], s, hs, RefinerHidden, k.W2[:], r.B2[0], ns, false)
 	}
 }
@@ -270,10 +275,10 @@ func (tc *trackCore) headRow(w *coreWork, cost []float32) (x, y float64, windowe
 	for i := 0; i < gh; i++ {
 		row := w.logit[i*w.wpad : i*w.wpad+gw]
 		if i < br0 || i >= br1 {
-			mo = max(mo, rowMax(row))
+			mo = max(mo, softargmax.Max(row))
 			continue
 		}
-		mo = max(mo, rowMax(row[:bc0]), rowMax(row[bc1:]))
+		mo = max(mo, softargmax.Max(row[:bc0]), softargmax.Max(row[bc1:]))
 		for j := bc0; j < bc1; j++ {
 			if inWin(g, i, j, r0, c0) {
 				mw = max(mw, row[j])
@@ -320,21 +325,6 @@ func (tc *trackCore) headRow(w *coreWork, cost []float32) (x, y float64, windowe
 		}
 	}
 	return sx / s, sy / s, true
-}
-
-// rowMax returns the largest value of row (−Inf when empty, NaN when it
-// holds one).
-func rowMax(row []float32) float32 {
-	m0, m1, m2, m3 := float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1))
-	j := 0
-	for ; j+4 <= len(row); j += 4 {
-		q := row[j : j+4 : j+4]
-		m0, m1, m2, m3 = max(m0, q[0]), max(m1, q[1]), max(m2, q[2]), max(m3, q[3])
-	}
-	for ; j < len(row); j++ {
-		m0 = max(m0, row[j])
-	}
-	return max(m0, m1, m2, m3)
 }
 
 // fullHead runs the full head (the reference's computation) on one cost

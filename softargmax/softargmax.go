@@ -76,6 +76,32 @@ func Argmax(m []float32) int {
 	if len(m) == 0 {
 		return -1
 	}
+	// With a kernel: the largest value, then its first occurrence; a NaN
+	// anywhere goes to the plain loop, which finds the first one.
+	if mx, unordered, n := maxAsm(m); n > 0 && !unordered {
+		for _, v := range m[n:] {
+			if v != v {
+				return ArgmaxRef(m)
+			}
+			mx = max(mx, v)
+		}
+		if i := firstEqAsm(m, mx); i < n {
+			return i
+		}
+		for i, v := range m[n:] {
+			if v == mx {
+				return n + i
+			}
+		}
+	}
+	return ArgmaxRef(m)
+}
+
+// ArgmaxRef is Argmax as a plain loop, its specification.
+func ArgmaxRef(m []float32) int {
+	if len(m) == 0 {
+		return -1
+	}
 	best, bi := m[0], 0
 	if best != best {
 		return 0
@@ -88,6 +114,35 @@ func Argmax(m []float32) int {
 		}
 	}
 	return bi
+}
+
+// Max returns the largest value of m as the builtin max does: NaN when m
+// holds one, −Inf when m is empty, +0 over −0.
+func Max(m []float32) float32 {
+	mx := float32(math.Inf(-1))
+	rest := m
+	if k, unordered, n := maxAsm(m); n > 0 {
+		if unordered {
+			return float32(math.NaN())
+		}
+		if k == 0 { // the kernel leaves a zero's sign open
+			return MaxRef(m)
+		}
+		mx, rest = k, m[n:]
+	}
+	for _, v := range rest {
+		mx = max(mx, v)
+	}
+	return mx
+}
+
+// MaxRef is Max as a plain loop, its specification.
+func MaxRef(m []float32) float32 {
+	mx := float32(math.Inf(-1))
+	for _, v := range m {
+		mx = max(mx, v)
+	}
+	return mx
 }
 
 // Softmax writes dst[j] = exp(x_j − max x) / Σ_k exp(x_k − max x) for

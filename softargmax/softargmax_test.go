@@ -305,3 +305,59 @@ func BenchmarkSoftArgmax(b *testing.B) {
 		}
 	})
 }
+
+// TestArgmaxMaxMatchRef checks Argmax and Max (with the kernel where the
+// build has one) against their plain loops on lengths around the kernel's
+// 8-value steps, with ties, ±0, ±Inf and NaNs in the kernel's part and in
+// the tail.
+func TestArgmaxMaxMatchRef(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	negz := float32(math.Copysign(0, -1))
+	same := func(a, b float32) bool {
+		return math.Float32bits(a) == math.Float32bits(b) || (a != a && b != b)
+	}
+	for _, n := range []int{1, 7, 8, 9, 16, 23, 121, 8107} {
+		for trial := 0; trial < 40; trial++ {
+			m := make([]float32, n)
+			for i := range m {
+				m[i] = float32(r.IntN(7)) - 3 // many ties
+			}
+			switch trial % 8 {
+			case 1:
+				m[r.IntN(n)] = nan
+			case 2:
+				m[n-1] = nan
+			case 3:
+				for i := range m {
+					m[i] = negz
+				}
+				m[r.IntN(n)] = 0
+			case 4:
+				for i := range m {
+					m[i] = float32(math.Inf(-1))
+				}
+			case 5:
+				m[r.IntN(n)] = inf
+				m[r.IntN(n)] = inf
+			case 6:
+				for i := range m {
+					m[i] = negz
+				}
+			case 7:
+				for i := range m {
+					m[i] = float32(r.NormFloat64())
+				}
+			}
+			if got, want := Argmax(m), ArgmaxRef(m); got != want {
+				t.Fatalf("n=%d trial %d: Argmax = %d, ArgmaxRef = %d", n, trial, got, want)
+			}
+			if got, want := Max(m), MaxRef(m); !same(got, want) {
+				t.Fatalf("n=%d trial %d: Max = %v (%#x), MaxRef = %v (%#x)", n, trial, got, math.Float32bits(got), want, math.Float32bits(want))
+			}
+		}
+	}
+	if Argmax(nil) != -1 || !math.IsInf(float64(Max(nil)), -1) {
+		t.Fatal("empty map: want Argmax -1 and Max −Inf")
+	}
+}

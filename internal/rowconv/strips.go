@@ -30,6 +30,26 @@ func Conv3Strips(dst, src []float32, chStride, rowStride, nch int, w []float32, 
 	conv3StripsGo(dst, src, chStride, rowStride, nch, w, bias, n, relu)
 }
 
+// Conv3Strips4 computes four output rows of Conv3Strips at once: row r
+// (r < 4) is Conv3Strips(dst[r·dstStride:], src[r·rowStride:], …), bit for
+// bit. Where the CPU has a kernel for it, each source row is read once for
+// every output row that uses it.
+func Conv3Strips4(dst []float32, dstStride int, src []float32, chStride, rowStride, nch int, w []float32, bias float32, nstrips int, relu bool) {
+	n := StripWidth * nstrips
+	if n == 0 {
+		return
+	}
+	_ = dst[3*dstStride+n-1]
+	_ = w[nch*9-1]
+	_ = src[(nch-1)*chStride+5*rowStride+n+1]
+	if conv3Strips4Asm(dst, dstStride, src, chStride, rowStride, nch, w, bias, nstrips, relu) {
+		return
+	}
+	for r := 0; r < 4; r++ {
+		Conv3Strips(dst[r*dstStride:], src[r*rowStride:], chStride, rowStride, nch, w, bias, nstrips, relu)
+	}
+}
+
 // Conv3StripsMulti runs the one-input-channel Conv3Strips for nout
 // outputs at once: output o (weights w[o·9:], bias bias[o]) goes to
 // dst[o·dstStride:], each from the same padded rows src. Each output's

@@ -21,6 +21,11 @@ func conv3x1MultiAsm(dst []float32, dstStride int, src []float32, rowStride int,
 	return true
 }
 
+// conv3Strips4Asm leaves Conv3Strips4 to four Conv3Strips calls.
+func conv3Strips4Asm(dst []float32, dstStride int, src []float32, chStride, rowStride, nch int, w []float32, bias float32, nstrips int, relu bool) bool {
+	return false
+}
+
 // conv3StripsFused is conv3StripsGo with k*x + acc left for the compiler
 // to fuse.
 func conv3StripsFused(dst, src []float32, chStride, rowStride, nch int, w []float32, bias float32, n int, relu bool) {

@@ -9,3 +9,7 @@ func conv3StripsAsm(dst, src []float32, chStride, rowStride, nch int, w []float3
 func conv3x1MultiAsm(dst []float32, dstStride int, src []float32, rowStride int, w, bias []float32, nout, nstrips int, relu bool) bool {
 	return false
 }
+
+func conv3Strips4Asm(dst []float32, dstStride int, src []float32, chStride, rowStride, nch int, w []float32, bias float32, nstrips int, relu bool) bool {
+	return false
+}

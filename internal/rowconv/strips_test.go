@@ -157,39 +157,136 @@ func TestConv3StripsMultiMatchesSingle(t *testing.T) {
 		r := rand.New(rand.NewPCG(11, 12))
 		for _, relu := range []bool{false, true} {
 			for nstrips := 1; nstrips <= 2; nstrips++ {
-				const nout = 5
-				n := StripWidth * nstrips
-				rowStride := n + 3
-				dstStride := n + 7
-				src := make([]float32, 3*rowStride)
-				for i := range src {
-					src[i] = float32(r.NormFloat64())
-				}
-				w := make([]float32, nout*9)
-				bias := make([]float32, nout)
-				for i := range w {
-					w[i] = float32(r.NormFloat64() * 4)
-				}
-				for i := range bias {
-					bias[i] = float32(r.NormFloat64())
-				}
-				got := make([]float32, nout*dstStride)
-				Conv3StripsMulti(got, dstStride, src, rowStride, w, bias, nout, nstrips, relu)
-				for o := 0; o < nout; o++ {
-					want := make([]float32, n)
-					Conv3Strips(want, src, 0, rowStride, 1, w[o*9:], bias[o], nstrips, relu)
-					for j := range want {
-						if math.Float32bits(got[o*dstStride+j]) != math.Float32bits(want[j]) {
-							t.Fatalf("%s relu=%v output %d j=%d: %v, want %v", kernel, relu, o, j, got[o*dstStride+j], want[j])
-						}
+				for _, nout := range []int{5, 16, 21} { // the AVX-512 kernel takes groups of 16
+					n := StripWidth * nstrips
+					rowStride := n + 3
+					dstStride := n + 7
+					src := make([]float32, 3*rowStride)
+					for i := range src {
+						src[i] = float32(r.NormFloat64())
 					}
-					for j := n; j < dstStride && o < nout-1; j++ {
-						if got[o*dstStride+j] != 0 {
-							t.Fatalf("%s: output %d wrote past its row", kernel, o)
+					src[rowStride+9] = float32(math.NaN())
+					src[2*rowStride+20] = float32(math.Inf(1))
+					w := make([]float32, nout*9)
+					bias := make([]float32, nout)
+					for i := range w {
+						w[i] = float32(r.NormFloat64() * 4)
+					}
+					for i := range bias {
+						bias[i] = float32(r.NormFloat64())
+					}
+					got := make([]float32, nout*dstStride)
+					Conv3StripsMulti(got, dstStride, src, rowStride, w, bias, nout, nstrips, relu)
+					for o := 0; o < nout; o++ {
+						want := make([]float32, n)
+						Conv3Strips(want, src, 0, rowStride, 1, w[o*9:], bias[o], nstrips, relu)
+						for j := range want {
+							if math.Float32bits(got[o*dstStride+j]) != math.Float32bits(want[j]) {
+								t.Fatalf("%s relu=%v output %d j=%d: %v, want %v", kernel, relu, o, j, got[o*dstStride+j], want[j])
+							}
+						}
+						for j := n; j < dstStride && o < nout-1; j++ {
+							if got[o*dstStride+j] != 0 {
+								t.Fatalf("%s: output %d wrote past its row", kernel, o)
+							}
 						}
 					}
 				}
 			}
 		}
+	})
+}
+
+// TestConv3Strips4MatchesSingle checks the four-row kernel bit for bit
+// against four Conv3Strips calls (one, three and sixteen channels, with and
+// without ReLU, NaN and infinity in the input), and that it writes nothing
+// between its rows.
+func TestConv3Strips4MatchesSingle(t *testing.T) {
+	kernelVariants(func(kernel string) {
+		r := rand.New(rand.NewPCG(13, 14))
+		for _, nch := range []int{1, 3, 16} {
+			for nstrips := 1; nstrips <= 3; nstrips++ {
+				for _, relu := range []bool{false, true} {
+					n := StripWidth * nstrips
+					rowStride := n + 2 + r.IntN(5)
+					chStride := 6*rowStride + r.IntN(7)
+					dstStride := n + 5
+					src := make([]float32, nch*chStride+1)
+					for i := range src {
+						src[i] = float32(r.NormFloat64())
+					}
+					src[2*rowStride+5] = float32(math.NaN())
+					src[(nch-1)*chStride+4*rowStride+33] = float32(math.Inf(-1))
+					w := make([]float32, nch*9)
+					for i := range w {
+						w[i] = float32(r.NormFloat64() * 3)
+					}
+					got := make([]float32, 4*dstStride)
+					Conv3Strips4(got, dstStride, src, chStride, rowStride, nch, w, -0.5, nstrips, relu)
+					for row := 0; row < 4; row++ {
+						want := make([]float32, n)
+						Conv3Strips(want, src[row*rowStride:], chStride, rowStride, nch, w, -0.5, nstrips, relu)
+						for j := range want {
+							if g := got[row*dstStride+j]; math.Float32bits(g) != math.Float32bits(want[j]) {
+								t.Fatalf("%s: nch=%d nstrips=%d relu=%v row %d j=%d: %v, want %v", kernel, nch, nstrips, relu, row, j, g, want[j])
+							}
+						}
+						for j := n; j < dstStride && row < 3; j++ {
+							if got[row*dstStride+j] != 0 {
+								t.Fatalf("%s: row %d wrote past its end", kernel, row)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkRefinerRows times the tracker head's refiner on one 67-row map
+// (121 columns padded to two strips): the hidden layer with
+// Conv3StripsMulti and the output layer with Conv3Strips4, and with
+// Conv3Strips row by row.
+func BenchmarkRefinerRows(b *testing.B) {
+	const rows, nstrips, hid = 67, 2, 16
+	s := StripWidth*nstrips + 2
+	hs := hid * s
+	r := rand.New(rand.NewPCG(2, 2))
+	cost := make([]float32, (rows+2)*s)
+	hidden := make([]float32, (rows+2)*hs)
+	logit := make([]float32, rows*StripWidth*nstrips)
+	w0, b0, w2 := make([]float32, hid*9), make([]float32, hid), make([]float32, hid*9)
+	for _, v := range [][]float32{cost, w0, b0, w2} {
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+	}
+	wpad := StripWidth * nstrips
+	kernelVariants(func(kernel string) {
+		b.Run(kernel+"/hidden", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				for y := 0; y < rows; y++ {
+					Conv3StripsMulti(hidden[(y+1)*hs+1:], s, cost[y*s:], s, w0, b0, hid, nstrips, true)
+				}
+			}
+		})
+		b.Run(kernel+"/output4", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				y := 0
+				for ; y+4 <= rows; y += 4 {
+					Conv3Strips4(logit[y*wpad:], wpad, hidden[y*hs:], s, hs, hid, w2, 0.1, nstrips, false)
+				}
+				for ; y < rows; y++ {
+					Conv3Strips(logit[y*wpad:], hidden[y*hs:], s, hs, hid, w2, 0.1, nstrips, false)
+				}
+			}
+		})
+		b.Run(kernel+"/output1", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				for y := 0; y < rows; y++ {
+					Conv3Strips(logit[y*wpad:], hidden[y*hs:], s, hs, hid, w2, 0.1, nstrips, false)
+				}
+			}
+		})
 	})
 }
