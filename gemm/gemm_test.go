@@ -157,7 +157,7 @@ func TestScatterBlocks(t *testing.T) {
 			for i := range got {
 				got[i], want[i] = -1, -1
 			}
-			scatterBlocks(got, src, blocks, stride, nr)
+			scatterBlocks(got, src, blocks, stride, nr, src)
 			scatterBlocksGo(want, src, blocks, stride, nr)
 			for i := range got {
 				if got[i] != want[i] {

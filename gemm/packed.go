@@ -98,7 +98,7 @@ func MatrixB(trans bool, b []float32, ldb int) BPacker {
 func ScatterSlivers(dst, row []float32, p, kcb, ncb, nr int) {
 	full := ncb / nr
 	if full > 0 {
-		scatterBlocks(dst[p*nr:], row, full, kcb*nr, nr)
+		scatterBlocks(dst[p*nr:], row, full, kcb*nr, nr, nil)
 	}
 	if rest := ncb - full*nr; rest > 0 {
 		o := full*kcb*nr + p*nr

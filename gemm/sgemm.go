@@ -206,7 +206,13 @@ func packB(dst, b []float32, ldb int, trans bool, pc, jc, kcb, ncb, nr int) {
 		full := ncb / nr * nr
 		for p := 0; p < kcb; p++ {
 			row := b[(pc+p)*ldb+jc : (pc+p)*ldb+jc+full]
-			scatterBlocks(dst[p*nr:], row, full/nr, kcb*nr, nr)
+			// The row two ahead is prefetched while this one is copied: rows
+			// are ldb apart, beyond the reach of the hardware prefetchers.
+			var next []float32
+			if p+2 < kcb {
+				next = b[(pc+p+2)*ldb+jc : (pc+p+2)*ldb+jc+full]
+			}
+			scatterBlocks(dst[p*nr:], row, full/nr, kcb*nr, nr, next)
 		}
 		if full < ncb {
 			packBSlivers(dst[full*kcb:], b, ldb, trans, pc, jc+full, kcb, ncb-full, nr)
