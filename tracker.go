@@ -446,8 +446,51 @@ type trainer struct {
 	iter     int // iterations done
 	sched    int // scheduler steps done
 
-	rawBuf, raw, refined, gradFeat [][]float32
-	in, dout                       [][]float32 // per chunk
+	rawBuf, raw [][]float32
+	// refined[k] is frame k's raw + Δ, held in place of Δ in its chunk's
+	// Delta-DINO output (which Backward does not read).
+	refined [][]float32
+	// gradFeat[k] is ∂L/∂refined of frame k, a slice of gradSlab: the
+	// frames of a chunk are adjacent, so the chunk's slab is Backward's
+	// ∂L/∂Δ as it is.
+	gradFeat [][]float32
+	gradSlab []float32
+	in       [][]float32 // per chunk
+	reserved bool        // buffers sized for the largest batch (reserve)
+}
+
+// maxStepFrames is the most frames one iteration refines: the union of
+// the two point sets' frames (Sampler.NumFrames each), at most the video's.
+func (tr *trainer) maxStepFrames() int { return min(2*tr.cfg.Sampler.NumFrames, tr.pre.T) }
+
+// reserve sizes every per-iteration buffer for the largest batch once, so
+// that iterations allocate none of them: batches grow to that size over
+// the first iterations, and each growth would otherwise replace gigabytes
+// of Delta-DINO activations, which count toward the peak until collected.
+func (tr *trainer) reserve() {
+	if tr.reserved {
+		return
+	}
+	tr.reserved = true
+	maxN, chunk := tr.maxStepFrames(), tr.cfg.ChunkFrames
+	cp, hw3 := tr.c*tr.p, 3*tr.h*tr.w
+	tr.rawBuf = growSlices(tr.rawBuf, maxN, cp)
+	tr.refined = make([][]float32, maxN)
+	tr.gradSlab = make([]float32, maxN*cp)
+	prefault.Floats(tr.gradSlab)
+	tr.gradFeat = make([][]float32, maxN)
+	for k := range tr.gradFeat {
+		tr.gradFeat[k] = tr.gradSlab[k*cp : (k+1)*cp : (k+1)*cp]
+	}
+	nChunks := (maxN + chunk - 1) / chunk
+	tr.in = growSlices(tr.in, nChunks, 0)
+	for ci := 0; ci < nChunks; ci++ {
+		m := min(chunk, maxN-ci*chunk)
+		tr.view(ci).Reserve(m, tr.h, tr.w, true)
+		if cap(tr.in[ci]) < m*hw3 {
+			tr.in[ci] = make([]float32, m*hw3)
+		}
+	}
 }
 
 // headSeedStream is the PCG stream of the refiner's initialisation (seeded
@@ -624,9 +667,11 @@ func (tr *trainer) step(ctx context.Context) (vals *LossValues, frames, points i
 	fs := batch.Frames
 	n := len(fs)
 	cp := tr.c * tr.p
+	tr.reserve()
+	if n > len(tr.gradFeat) {
+		return nil, 0, 0, fmt.Errorf("the sampler gave %d frames, more than the %d an iteration can take", n, len(tr.gradFeat))
+	}
 	tr.rawBuf = growSlices(tr.rawBuf, n, cp)
-	tr.refined = growSlices(tr.refined, n, cp)
-	tr.gradFeat = growSlices(tr.gradFeat, n, cp)
 	if len(tr.raw) < n {
 		tr.raw = make([][]float32, n)
 	}
@@ -657,10 +702,12 @@ func (tr *trainer) step(ctx context.Context) (vals *LossValues, frames, points i
 		}
 		out, _, _ := tr.view(ci).Forward(in, m, tr.h, tr.w, true)
 		for j := 0; j < m; j++ {
-			raw, ref, d := tr.raw[c0+j], tr.refined[c0+j], out[j*cp:(j+1)*cp]
-			for i := range ref {
-				ref[i] = raw[i] + d[i]
+			raw, d := tr.raw[c0+j], out[j*cp:(j+1)*cp:(j+1)*cp]
+			raw = raw[:len(d)]
+			for i, v := range raw {
+				d[i] = v + d[i]
 			}
+			tr.refined[c0+j] = d
 		}
 	}
 	if cancelled() {
@@ -690,19 +737,10 @@ func (tr *trainer) step(ctx context.Context) (vals *LossValues, frames, points i
 	for _, p := range tr.delta.Params() {
 		p.ZeroGrad()
 	}
-	tr.dout = growSlices(tr.dout, nChunks, 0)
 	for ci := 0; ci < nChunks; ci++ {
 		c0 := ci * chunk
 		m := min(chunk, n-c0)
-		if cap(tr.dout[ci]) < m*cp {
-			tr.dout[ci] = make([]float32, m*cp)
-			prefault.Floats(tr.dout[ci])
-		}
-		d := tr.dout[ci][:m*cp]
-		for j := 0; j < m; j++ {
-			copy(d[j*cp:(j+1)*cp], tr.gradFeat[c0+j])
-		}
-		tr.view(ci).Backward(d)
+		tr.view(ci).Backward(tr.gradSlab[c0*cp : (c0+m)*cp])
 	}
 	if cancelled() {
 		return nil, 0, 0, err

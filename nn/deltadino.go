@@ -239,6 +239,50 @@ func (d *DeltaDINO) Forward(frames []float32, n, h, w int, train bool) (out []fl
 	return d.output, d.gh, d.gw
 }
 
+// Reserve sizes the activation buffers for a Forward of n frames of h×w
+// (with train, also what Backward needs), so that later calls with up to n
+// frames of that size allocate none of them. A trainer whose batches grow
+// to n frames over its first steps would otherwise replace every buffer
+// each time, and the replaced ones (gigabytes at 476×854) count toward the
+// peak memory until they are collected.
+func (d *DeltaDINO) Reserve(n, h, w int, train bool) {
+	if n < 1 || h < 1 || w < 1 {
+		return
+	}
+	if len(d.cache) != len(d.Stages) {
+		d.cache = make([]stageCache, len(d.Stages))
+	}
+	gh, gw := d.GridSize(h, w)
+	largest := 0
+	hh, ww := h, w
+	for _, s := range d.Stages {
+		largest = max(largest, s.conv(n, hh, ww).OutLen())
+		if s.Blur {
+			bs := BlurPoolShape(n, s.Cout, hh, ww)
+			hh, ww = bs.OutH(), bs.OutW()
+		}
+	}
+	d.scratchFor(largest)
+	for i, s := range d.Stages {
+		cs := s.conv(n, h, w)
+		c := &d.cache[i]
+		if train {
+			c.conv = growF(c.conv, cs.OutLen())
+			c.mean, c.vr = growF(c.mean, s.Cout), growF(c.vr, s.Cout)
+			if s.ReLU {
+				c.mask = growU(c.mask, (cs.OutLen()+63)/64)
+			}
+		}
+		if s.Blur {
+			bs := BlurPoolShape(n, s.Cout, h, w)
+			c.out = growF(c.out, bs.OutLen())
+			h, w = bs.OutH(), bs.OutW()
+		}
+	}
+	d.grid = growF(d.grid, n*gh*gw*2)
+	d.output = growF(d.output, n*d.Stages[len(d.Stages)-1].Cout*gh*gw)
+}
+
 // scratchFor returns the scratch as a buffer of n values; it is sized for
 // the largest stage, so that it is allocated once.
 func (d *DeltaDINO) scratchFor(n int) []float32 {

@@ -128,6 +128,51 @@ func TestDeltaDINOSmall(t *testing.T) {
 	}
 }
 
+// TestDeltaDINOReserve checks that after Reserve for n frames, training
+// forwards and backwards of up to n frames keep every activation buffer
+// (the same backing arrays), and give the values a fresh model gives.
+func TestDeltaDINOReserve(t *testing.T) {
+	const n, h, w = 3, 40, 48
+	d, fresh := smallDelta(31), smallDelta(31)
+	d.Reserve(n, h, w, true)
+	first := func(b []float32) *float32 { return &b[:1][0] }
+	type bufs struct{ scratch, grid, output *float32 }
+	snap := func() (bufs, []*float32) {
+		var st []*float32
+		for _, c := range d.cache {
+			st = append(st, first(c.conv), first(c.mean))
+			if c.out != nil {
+				st = append(st, first(c.out))
+			}
+		}
+		return bufs{first(d.scratch), first(d.grid), first(d.output)}, st
+	}
+	b0, s0 := snap()
+	r := newRand(33)
+	for _, m := range []int{2, 3, 1} {
+		frames := randSlice(r, m*3*h*w, 0, 1)
+		got, _, _ := d.Forward(frames, m, h, w, true)
+		want, _, _ := fresh.Forward(frames, m, h, w, true)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%d frames: output %d = %v, a model without Reserve gives %v", m, i, got[i], want[i])
+			}
+		}
+		dout := randSlice(r, len(got), -1, 1)
+		d.Backward(dout)
+		fresh.Backward(dout)
+		b1, s1 := snap()
+		if b1 != b0 || len(s1) != len(s0) {
+			t.Fatalf("%d frames: shared buffers were replaced", m)
+		}
+		for i := range s0 {
+			if s0[i] != s1[i] {
+				t.Fatalf("%d frames: stage buffer %d was replaced", m, i)
+			}
+		}
+	}
+}
+
 // TestDeltaDINOGolden runs the upstream PyTorch case delta_dino: a
 // train-mode forward (cnn_out_train, aligned_train, loss = Σ aligned·R, BN
 // running statistics after one update), its backward (parameter gradients)
