@@ -819,9 +819,14 @@ type benchTrainer struct {
 	adam     []benchAdam
 	steps    int
 	iter     int
+	videoT   int
 
+	// raw[k] and gradFeat[k] are frame k's slices of rawSlab and gradSlab,
+	// sized once for the largest batch as trainer.reserve does; refined[k]
+	// is raw + Δ in place of Δ in Delta-DINO's output.
 	raw, refined, gradFeat [][]float32
-	in, dout               []float32
+	rawSlab, gradSlab      []float32
+	in                     []float32
 }
 
 type benchAdam struct {
@@ -837,7 +842,7 @@ func newBenchTrainer(sz benchSizes) (*benchTrainer, error) {
 	cfg.Loss.CLPointsPerPair, cfg.Loss.CycPointsPerPair = sz.lossPoints, sz.lossPoints
 	T, h, w := sz.videoT, sz.H, sz.W
 	g := dinotracker.NewHeadGeometry(w, h)
-	bt := &benchTrainer{cfg: cfg, h: h, w: w, c: sz.C, p: g.Tokens()}
+	bt := &benchTrainer{cfg: cfg, h: h, w: w, c: sz.C, p: g.Tokens(), videoT: T}
 	bt.delta = nn.NewDeltaDINO(cfg.Seed)
 	bt.head = dinotracker.NewHead(rand.New(rand.NewPCG(cfg.Seed, 0x4ead)))
 	bt.headGrad = dinotracker.NewRefinerZero()
@@ -883,17 +888,23 @@ func synthBestBuddies(r *rand.Rand, T, h, w, n int) dinotracker.BBLists {
 	return bb
 }
 
-func grow2(s [][]float32, n, size int) [][]float32 {
-	for len(s) < n {
-		s = append(s, nil)
+// reserve sizes the iteration's buffers for the largest batch, as the
+// library's trainer does: 2·NumFrames frames (or the video's), one chunk.
+func (bt *benchTrainer) reserve(videoT int) {
+	if bt.rawSlab != nil {
+		return
 	}
-	for i := 0; i < n; i++ {
-		if cap(s[i]) < size {
-			s[i] = make([]float32, size)
-		}
-		s[i] = s[i][:size]
+	maxN, chunk := min(2*bt.cfg.Sampler.NumFrames, videoT), bt.cfg.ChunkFrames
+	cp := bt.c * bt.p
+	bt.rawSlab, bt.gradSlab = make([]float32, maxN*cp), make([]float32, maxN*cp)
+	bt.raw, bt.refined, bt.gradFeat = make([][]float32, maxN), make([][]float32, maxN), make([][]float32, maxN)
+	for k := 0; k < maxN; k++ {
+		bt.raw[k] = bt.rawSlab[k*cp : (k+1)*cp : (k+1)*cp]
+		bt.gradFeat[k] = bt.gradSlab[k*cp : (k+1)*cp : (k+1)*cp]
 	}
-	return s
+	for ci := 0; ci*chunk < maxN; ci++ {
+		bt.view(ci).Reserve(min(chunk, maxN-ci*chunk), bt.h, bt.w, true)
+	}
 }
 
 func (bt *benchTrainer) view(i int) *nn.DeltaDINO {
@@ -918,9 +929,10 @@ func (bt *benchTrainer) step() (*dinotracker.LossValues, int, error) {
 	fs := batch.Frames
 	n := len(fs)
 	cp := bt.c * bt.p
-	bt.raw = grow2(bt.raw, n, cp)
-	bt.refined = grow2(bt.refined, n, cp)
-	bt.gradFeat = grow2(bt.gradFeat, n, cp)
+	bt.reserve(bt.videoT)
+	if n > len(bt.raw) {
+		return nil, 0, fmt.Errorf("the sampler gave %d frames, more than the %d reserved", n, len(bt.raw))
+	}
 	for k, f := range fs {
 		copy(bt.raw[k], bt.feats[f%benchPool]) // as Features.Frame reads the cache
 	}
@@ -939,10 +951,12 @@ func (bt *benchTrainer) step() (*dinotracker.LossValues, int, error) {
 		}
 		out, _, _ := bt.view(ci).Forward(in, m, bt.h, bt.w, true)
 		for j := 0; j < m; j++ {
-			raw, ref, d := bt.raw[c0+j], bt.refined[c0+j], out[j*cp:(j+1)*cp]
-			for i := range ref {
-				ref[i] = raw[i] + d[i]
+			raw, d := bt.raw[c0+j], out[j*cp:(j+1)*cp:(j+1)*cp]
+			raw = raw[:len(d)]
+			for i, v := range raw {
+				d[i] = v + d[i]
 			}
+			bt.refined[c0+j] = d
 		}
 	}
 	if err := bt.obj.SetFrames(fs, bt.refined[:n], bt.raw[:n]); err != nil {
@@ -963,14 +977,7 @@ func (bt *benchTrainer) step() (*dinotracker.LossValues, int, error) {
 	for ci := 0; ci < nChunks; ci++ {
 		c0 := ci * chunk
 		m := min(chunk, n-c0)
-		if cap(bt.dout) < m*cp {
-			bt.dout = make([]float32, m*cp)
-		}
-		d := bt.dout[:m*cp]
-		for j := 0; j < m; j++ {
-			copy(d[j*cp:(j+1)*cp], bt.gradFeat[c0+j])
-		}
-		bt.view(ci).Backward(d)
+		bt.view(ci).Backward(bt.gradSlab[c0*cp : (c0+m)*cp])
 	}
 	lrD := bt.cfg.LRDelta * math.Pow(bt.cfg.SchedulerGamma, float64(bt.steps/bt.cfg.SchedulerEvery))
 	bt.steps++
