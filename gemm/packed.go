@@ -146,6 +146,25 @@ func MatMulPacked(pa *PackedA, n int, packB BPacker, beta float32, c []float32, 
 	})
 }
 
+// MatMulPackedSerial is MatMulPacked on the calling goroutine alone, for
+// callers that spread independent products over the workers themselves.
+// Its results equal MatMulPacked's bit for bit.
+func MatMulPackedSerial(pa *PackedA, n int, packB BPacker, beta float32, c []float32, ldc int) {
+	m, k := pa.m, pa.k
+	if m == 0 || n == 0 {
+		return
+	}
+	check("C", c, m, n, ldc)
+	zero := beta == 0 && k > 0
+	if beta != 1 && !zero {
+		scaleRows(c, ldc, m, n, beta)
+	}
+	if k == 0 {
+		return
+	}
+	pa.run(0, m, 0, n, packB, zero, c, ldc)
+}
+
 // run computes rows [i0, i1) × columns [j0, j1) of C; i0 is a multiple of
 // mr. With zero set, the first k panel's products are stored, not added.
 func (pa *PackedA) run(i0, i1, j0, j1 int, packB BPacker, zero bool, c []float32, ldc int) {

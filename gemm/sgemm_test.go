@@ -153,11 +153,16 @@ func TestMatMulPacked(t *testing.T) {
 						}
 					}
 					MatMulPacked(&pa, n, packer, beta, got, ldc)
+					serial := append([]float32(nil), c0...)
+					MatMulPackedSerial(&pa, n, packer, beta, serial, ldc)
 					// The same kernel in the same summation order, whatever
-					// the backend and m: the same bits.
+					// the backend and m, on the workers or not: the same bits.
 					for i := range got {
 						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 							t.Fatalf("%dx%dx%d transA=%v transB=%v beta=%v: c[%d] = %v, MatMulKernel %v", m, n, k, transA, transB, beta, i, got[i], want[i])
+						}
+						if math.Float32bits(serial[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%dx%dx%d transA=%v transB=%v beta=%v: MatMulPackedSerial c[%d] = %v, MatMulKernel %v", m, n, k, transA, transB, beta, i, serial[i], want[i])
 						}
 					}
 				}

@@ -140,6 +140,10 @@ type ConvWorkspace struct {
 
 	dcol           []float32
 	packW, packDy  gemm.PackedA // the weights (or Wᵀ) and a band of dout, packed
+	// weightGradHalves: each half's band of dout, packed, and its partial
+	// weight gradient.
+	packDyHalf [2]gemm.PackedA
+	dwHalf     []float32
 	rowMap, colMap []int32
 	// per kx: the output columns [lo, hi) whose input column is in bounds
 	// (ix = ox*Stride - PadLeft + kx*Dilation)
@@ -255,6 +259,56 @@ func (ws *ConvWorkspace) gatherCol(out, xb []float32, s ConvShape, r, j0 int) {
 		t += run
 		ox = 0
 		oy++
+	}
+}
+
+// narrowDW reports whether a weight gradient of coutG rows and k columns
+// is too narrow for MatMulPacked to split its columns between the workers
+// (it splits the rows instead, and every worker gathers the whole
+// transposed im2col matrix). The first layer's is: k = 3·5·5 = 75.
+func narrowDW(k, coutG int) bool {
+	mk := gemm.MicroKernel()
+	colSlivers := (k + mk.NR() - 1) / mk.NR()
+	rowSlivers := (coutG + mk.MR() - 1) / mk.MR()
+	return colSlivers < 4*parallel.Workers() && colSlivers < rowSlivers
+}
+
+// weightGradHalves computes a narrow weight gradient (narrowDW) as two
+// partial sums, each over a fixed half of the (image, band of pixels) work
+// items and on its own goroutine, so each gathers only its half of the
+// im2col matrix: dw += half₀ + half₁, in that order. The halves do not
+// depend on the worker count, so neither do the results.
+func (ws *ConvWorkspace) weightGradHalves(dw, dout, x []float32, s ConvShape, k, coutG, cinG int) {
+	ohw, hw := ws.oh*ws.ow, s.H*s.W
+	pb := max(gemm.KC, (1<<21)/max(1, coutG)/gemm.KC*gemm.KC)
+	type item struct{ n, p0, pn int }
+	var items []item
+	for n := 0; n < s.N; n++ {
+		for p0 := 0; p0 < ohw; p0 += pb {
+			items = append(items, item{n, p0, min(pb, ohw-p0)})
+		}
+	}
+	half := (len(items) + 1) / 2
+	wl := coutG * k
+	ws.dwHalf = growF(ws.dwHalf, 2*wl)
+	for g := 0; g < s.Groups; g++ {
+		clear(ws.dwHalf)
+		parallel.For(2, 1, func(lo, hi int) {
+			for h := lo; h < hi; h++ {
+				pa, part := &ws.packDyHalf[h], ws.dwHalf[h*wl:(h+1)*wl]
+				for _, it := range items[min(h*half, len(items)):min((h+1)*half, len(items))] {
+					xb := x[(it.n*s.Cin+g*cinG)*hw:]
+					dy := dout[(it.n*s.Cout+g*coutG)*ohw:]
+					pa.Pack(false, coutG, it.pn, 1, dy[it.p0:], ohw)
+					gemm.MatMulPackedSerial(pa, k, ws.colTPacker(xb, s, it.p0), 1, part, k)
+				}
+			}
+		})
+		dwg := dw[g*wl : (g+1)*wl]
+		for i := range dwg {
+			dwg[i] += ws.dwHalf[i]
+			dwg[i] += ws.dwHalf[wl+i]
+		}
 	}
 }
 
@@ -485,7 +539,9 @@ func Conv2dBackward(dx, dw, db, dout, x, w []float32, s ConvShape, ws *ConvWorks
 		}
 		return
 	}
-	if dw != nil {
+	if dw != nil && narrowDW(k, coutG) {
+		ws.weightGradHalves(dw, dout, x, s, k, coutG, cinG)
+	} else if dw != nil {
 		// dW_g[coutG, k] += dy[coutG, pixels] · colᵀ[pixels, k], over bands
 		// of pixels (multiples of the GEMM's kc, so every weight sums its
 		// terms in the same order whatever the band) with dy packed per band
