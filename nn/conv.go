@@ -138,12 +138,12 @@ type ConvWorkspace struct {
 	// no column buffer.
 	MaxCol int
 
-	dcol           []float32
-	packW, packDy  gemm.PackedA // the weights (or Wᵀ) and a band of dout, packed
+	dcol          []float32
+	packW, packDy gemm.PackedA // the weights (or Wᵀ) and a band of dout, packed
 	// weightGradHalves: each half's band of dout, packed, and its partial
 	// weight gradient.
-	packDyHalf [2]gemm.PackedA
-	dwHalf     []float32
+	packDyHalf     [2]gemm.PackedA
+	dwHalf         []float32
 	rowMap, colMap []int32
 	// per kx: the output columns [lo, hi) whose input column is in bounds
 	// (ix = ox*Stride - PadLeft + kx*Dilation)
