@@ -584,67 +584,86 @@ func Conv2dBackward(dx, dw, db, dout, x, w []float32, s ConvShape, ws *ConvWorks
 	}
 }
 
-// sum64 returns Σ x in float64, with four interleaved partial sums (the
-// loop is bound by the latency of the additions otherwise).
+// The float64 reductions below keep 16 partial sums: element i of each
+// block of 16 goes to partial i (the AVX2 kernels hold them as four
+// vectors of four lanes), the blocks in order; the partials are combined
+// by reduce16, then the tail is added in order. The kernels and the Go
+// loops do the same operations (no fused multiply-adds), so they give the
+// same bits.
+
+// reduce16 combines the 16 partial sums: lane l of the four vectors
+// pairwise, then the four lanes pairwise.
+func reduce16(a *[16]float64) float64 {
+	var t [4]float64
+	for l := range t {
+		t[l] = (a[l] + a[4+l]) + (a[8+l] + a[12+l])
+	}
+	return (t[0] + t[1]) + (t[2] + t[3])
+}
+
+// sum64 returns Σ x in float64.
 func sum64(x []float32) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		q := x[i : i+4 : i+4]
-		s0 += float64(q[0])
-		s1 += float64(q[1])
-		s2 += float64(q[2])
-		s3 += float64(q[3])
+	var acc [16]float64
+	n := len(x) &^ 15
+	if !sum16Asm(&acc, x[:n]) {
+		for i := 0; i < n; i += 16 {
+			q := x[i : i+16 : i+16]
+			for l, v := range q {
+				acc[l] += float64(v)
+			}
+		}
 	}
-	for ; i < len(x); i++ {
-		s0 += float64(x[i])
+	s := reduce16(&acc)
+	for _, v := range x[n:] {
+		s += float64(v)
 	}
-	return (s0 + s1) + (s2 + s3)
+	return s
 }
 
-// sqDev64 returns Σ (x − mu)² in float64, as sum64 does its sum.
+// sqDev64 returns Σ (x − mu)² in float64, with sum64's partial sums.
 func sqDev64(x []float32, mu float64) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		q := x[i : i+4 : i+4]
-		d0, d1, d2, d3 := float64(q[0])-mu, float64(q[1])-mu, float64(q[2])-mu, float64(q[3])-mu
-		s0 += d0 * d0
-		s1 += d1 * d1
-		s2 += d2 * d2
-		s3 += d3 * d3
+	var acc [16]float64
+	n := len(x) &^ 15
+	if !sqDev16Asm(&acc, x[:n], mu) {
+		for i := 0; i < n; i += 16 {
+			q := x[i : i+16 : i+16]
+			for l, v := range q {
+				d := float64(v) - mu
+				acc[l] += d * d
+			}
+		}
 	}
-	for ; i < len(x); i++ {
-		d := float64(x[i]) - mu
-		s0 += d * d
+	s := reduce16(&acc)
+	for _, v := range x[n:] {
+		d := float64(v) - mu
+		s += d * d
 	}
-	return (s0 + s1) + (s2 + s3)
+	return s
 }
 
-// dyDev64 returns Σ dy and Σ dy·(x − mu) in float64, as sum64 does its sum.
+// dyDev64 returns Σ dy and Σ dy·(x − mu) in float64, with sum64's partial
+// sums.
 func dyDev64(dy, x []float32, mu float64) (sdy, sdyx float64) {
 	x = x[:len(dy)]
-	var a0, a1, a2, a3, b0, b1, b2, b3 float64
-	i := 0
-	for ; i+4 <= len(dy); i += 4 {
-		g := dy[i : i+4 : i+4]
-		q := x[i : i+4 : i+4]
-		g0, g1, g2, g3 := float64(g[0]), float64(g[1]), float64(g[2]), float64(g[3])
-		a0 += g0
-		a1 += g1
-		a2 += g2
-		a3 += g3
-		b0 += g0 * (float64(q[0]) - mu)
-		b1 += g1 * (float64(q[1]) - mu)
-		b2 += g2 * (float64(q[2]) - mu)
-		b3 += g3 * (float64(q[3]) - mu)
+	var a, b [16]float64
+	n := len(dy) &^ 15
+	if !dyDev16Asm(&a, &b, dy[:n], x[:n], mu) {
+		for i := 0; i < n; i += 16 {
+			g, q := dy[i:i+16:i+16], x[i:i+16:i+16]
+			for l, gv := range g {
+				gd := float64(gv)
+				a[l] += gd
+				b[l] += gd * (float64(q[l]) - mu)
+			}
+		}
 	}
-	for ; i < len(dy); i++ {
+	sdy, sdyx = reduce16(&a), reduce16(&b)
+	for i := n; i < len(dy); i++ {
 		g := float64(dy[i])
-		a0 += g
-		b0 += g * (float64(x[i]) - mu)
+		sdy += g
+		sdyx += g * (float64(x[i]) - mu)
 	}
-	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
+	return sdy, sdyx
 }
 
 // KaimingUniform fills w with PyTorch's default Conv2d/Linear weight init,

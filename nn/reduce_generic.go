@@ -1,0 +1,9 @@
+//go:build !amd64 || noasm
+
+package nn
+
+func sum16Asm(acc *[16]float64, x []float32) bool { return false }
+
+func sqDev16Asm(acc *[16]float64, x []float32, mu float64) bool { return false }
+
+func dyDev16Asm(a, b *[16]float64, dy, x []float32, mu float64) bool { return false }
