@@ -33,8 +33,11 @@ func (s *DeltaDINOStage) conv(n, h, w int) ConvShape {
 
 // stageCache holds one stage's activations of a training forward.
 type stageCache struct {
-	in       []float32 // stage input [n, Cin, h, w] (aliases the previous stage's output)
-	conv     []float32 // conv output [n, Cout, h, w] (BatchNorm input); training only
+	in []float32 // stage input [n, Cin, h, w] (aliases the previous stage's output)
+	// conv is the conv output [n, Cout, h, w] (BatchNorm input) of a
+	// training forward, in DeltaDINO.convSlab; nil for the first stage,
+	// whose conv output Backward recomputes (see convSlab).
+	conv     []float32
 	mask     []uint64  // ReLU mask of a training forward: bit i set where the activation is > 0
 	mean, vr []float32 // BN batch statistics
 	out      []float32 // BlurPool output (the next stage's input) or nil
@@ -52,9 +55,11 @@ type stageCache struct {
 // first three. The 60×107 CNN map is then sampled bilinearly at the ViT
 // token centres (AlignGrid; align_corners, border padding).
 //
-// Forward in training mode keeps what Backward needs: each stage's input
-// and conv output, the ReLU mask as bits, and the BatchNorm statistics
-// (about 300 MB per 476×854 frame). Every stage's BatchNorm/ReLU output,
+// Forward in training mode keeps what Backward needs: each stage's input,
+// the conv outputs of all stages but the first (whose Backward recomputes
+// it from the frames: see convSlab), the ReLU mask as bits, and the
+// BatchNorm statistics (about 155 MB per 476×854 frame, plus the scratch
+// below, about 105 MB per frame). Every stage's BatchNorm/ReLU output,
 // which only its BlurPool (or, for the last stage, the alignment) reads,
 // lives in one scratch buffer shared by all stages. Backward needs no
 // buffer of its own beyond it: the scratch holds each stage's activation
@@ -73,6 +78,43 @@ type DeltaDINO struct {
 	cnnOut, grid, output []float32
 	trained              bool      // the latest Forward was a training one (and no Backward has run since)
 	scratch              []float32 // Forward: every stage's BN/ReLU output (and its conv output in eval mode); Backward: activation gradients
+	// convSlab holds the later stages' conv outputs of a training forward,
+	// back to back. The first stage's (as large as those together at
+	// 476×854: 64 channels at full resolution) is not kept: Backward
+	// recomputes it (3 input channels, about 1 % of the step's FLOP) into
+	// the slab once the later stages are done with it.
+	convSlab []float32
+}
+
+// convLens returns the conv output length of each stage for n frames of
+// h×w.
+func (d *DeltaDINO) convLens(n, h, w int) []int {
+	lens := make([]int, len(d.Stages))
+	for i, s := range d.Stages {
+		lens[i] = s.conv(n, h, w).OutLen()
+		if s.Blur {
+			bs := BlurPoolShape(n, s.Cout, h, w)
+			h, w = bs.OutH(), bs.OutW()
+		}
+	}
+	return lens
+}
+
+// trainConvs points each stage's conv buffer into convSlab (grown to the
+// larger of the later stages' total and the first stage's length).
+func (d *DeltaDINO) trainConvs(n, h, w int) {
+	lens := d.convLens(n, h, w)
+	total := 0
+	for _, l := range lens[1:] {
+		total += l
+	}
+	d.convSlab = growF(d.convSlab, max(total, lens[0]))
+	d.cache[0].conv = nil
+	off := 0
+	for i := 1; i < len(lens); i++ {
+		d.cache[i].conv = d.convSlab[off : off+lens[i] : off+lens[i]]
+		off += lens[i]
+	}
 }
 
 // NewDeltaDINO returns Delta-DINO with DINO-Tracker's default architecture
@@ -182,6 +224,9 @@ func (d *DeltaDINO) Forward(frames []float32, n, h, w int, train bool) (out []fl
 	}
 	d.n, d.trained = n, train
 	d.gh, d.gw = d.GridSize(h, w)
+	if train {
+		d.trainConvs(n, h, w)
+	}
 	x := frames
 	nblur := 0
 	for i, s := range d.Stages {
@@ -194,11 +239,10 @@ func (d *DeltaDINO) Forward(frames []float32, n, h, w int, train bool) (out []fl
 		// for the last stage the alignment below.
 		var conv []float32
 		act := d.scratchFor(cs.OutLen())
-		if train {
-			c.conv = growF(c.conv, cs.OutLen())
+		if train && c.conv != nil {
 			conv = c.conv
 		} else {
-			conv = act // BatchNormEvalForward works in place
+			conv = act // both BatchNorm forwards work in place
 		}
 		Conv2dForward(conv, x, s.Weight.Data, s.Bias.Data, cs, &d.ws)
 		if train {
@@ -263,11 +307,13 @@ func (d *DeltaDINO) Reserve(n, h, w int, train bool) {
 		}
 	}
 	d.scratchFor(largest)
+	if train {
+		d.trainConvs(n, h, w)
+	}
 	for i, s := range d.Stages {
 		cs := s.conv(n, h, w)
 		c := &d.cache[i]
 		if train {
-			c.conv = growF(c.conv, cs.OutLen())
 			c.mean, c.vr = growF(c.mean, s.Cout), growF(c.vr, s.Cout)
 			if s.ReLU {
 				c.mask = growU(c.mask, (cs.OutLen()+63)/64)
@@ -329,21 +375,31 @@ func (d *DeltaDINO) Backward(dout []float32) {
 	GridSampleBackward(g, nil, dout, d.cnnOut, d.grid, n, last.Cout, d.h8, d.w8, d.gh, d.gw, alignOpts)
 	for i := len(d.Stages) - 1; i >= 0; i-- {
 		s, c := d.Stages[i], &d.cache[i]
+		cs := s.conv(n, c.h, c.w)
+		conv := c.conv
+		if conv == nil {
+			// The first stage: the later stages are done with the slab.
+			conv = d.convSlab[:cs.OutLen()]
+		}
 		dact := g
 		if s.Blur {
 			// g is the previous iteration's dx, in this stage's BlurPool
 			// output buffer; the scratch is free again.
-			dact = d.scratch[:len(c.conv)]
+			dact = d.scratch[:len(conv)]
 			clear(dact)
 			// The input gradient of the (fixed-filter) depthwise BlurPool does
 			// not read its input: any buffer of the right length will do.
-			Conv2dBackward(dact, nil, nil, g, c.conv, d.filt(s.Cout), BlurPoolShape(n, s.Cout, c.h, c.w), &d.ws)
+			Conv2dBackward(dact, nil, nil, g, conv, d.filt(s.Cout), BlurPoolShape(n, s.Cout, c.h, c.w), &d.ws)
 		}
 		if s.ReLU {
 			reluMaskBits(dact, c.mask)
 		}
+		if c.conv == nil {
+			// The same product as the forward's, so the same values.
+			Conv2dForward(conv, c.in, s.Weight.Data, s.Bias.Data, cs, &d.ws)
+		}
 		// BatchNorm backward in place: dact becomes ∂L/∂conv.
-		batchNormTrainBackward(dact, s.Gamma.Grad, s.Beta.Grad, dact, c.conv, c.mean, c.vr, s.Gamma.Data, n, s.Cout, c.h*c.w, d.Eps, false)
+		batchNormTrainBackward(dact, s.Gamma.Grad, s.Beta.Grad, dact, conv, c.mean, c.vr, s.Gamma.Data, n, s.Cout, c.h*c.w, d.Eps, false)
 		// ∂L/∂(stage input) overwrites the input (the previous stage's
 		// BlurPool output) once the weight gradient has read it; the first
 		// stage's input is the caller's frames and gets none.
@@ -351,7 +407,7 @@ func (d *DeltaDINO) Backward(dout []float32) {
 		if i > 0 {
 			dx = c.in
 		}
-		Conv2dBackward(dx, s.Weight.Grad, s.Bias.Grad, dact, c.in, s.Weight.Data, s.conv(n, c.h, c.w), &d.ws)
+		Conv2dBackward(dx, s.Weight.Grad, s.Bias.Grad, dact, c.in, s.Weight.Data, cs, &d.ws)
 		g = dx
 	}
 }

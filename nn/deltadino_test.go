@@ -136,16 +136,19 @@ func TestDeltaDINOReserve(t *testing.T) {
 	d, fresh := smallDelta(31), smallDelta(31)
 	d.Reserve(n, h, w, true)
 	first := func(b []float32) *float32 { return &b[:1][0] }
-	type bufs struct{ scratch, grid, output *float32 }
+	type bufs struct{ scratch, grid, output, convSlab *float32 }
 	snap := func() (bufs, []*float32) {
 		var st []*float32
-		for _, c := range d.cache {
-			st = append(st, first(c.conv), first(c.mean))
+		for i, c := range d.cache {
+			if (i == 0) != (c.conv == nil) {
+				t.Fatalf("stage %d: conv buffer kept %v; want only the first stage's recomputed", i, c.conv != nil)
+			}
+			st = append(st, first(c.mean)) // conv buffers are views of convSlab, checked below
 			if c.out != nil {
 				st = append(st, first(c.out))
 			}
 		}
-		return bufs{first(d.scratch), first(d.grid), first(d.output)}, st
+		return bufs{first(d.scratch), first(d.grid), first(d.output), first(d.convSlab)}, st
 	}
 	b0, s0 := snap()
 	r := newRand(33)
