@@ -163,7 +163,6 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 	fresh := norm == nil
 	if fresh {
 		norm = make([]float32, p)
-		tc.norms[t] = norm
 	}
 	for r0 := 0; r0 < n; r0 += rowBlock {
 		nb := min(rowBlock, n-r0)
@@ -182,6 +181,9 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 				gemm.MatMulKernel(false, false, nb, j1-j0, c, 1, qb, c, feat[j0:], p, 0, cb[j0:], p)
 			}
 		})
+		if fresh && r0 == 0 {
+			tc.norms[t] = norm // every block's norms are in place
+		}
 		parallel.For(nb, 1, func(lo, hi int) {
 			w := <-tc.wsPool
 			defer func() { tc.wsPool <- w }()
