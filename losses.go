@@ -14,6 +14,7 @@ import (
 	"dinotracker/gemm"
 	"dinotracker/internal/parallel"
 	"dinotracker/nn"
+	"dinotracker/softargmax"
 )
 
 // DINO-Tracker's training objective (spec §3, upstream dino_tracker.py and
@@ -827,11 +828,16 @@ func mutualNN(src, srcNorm, tgt, tgtNorm []float32, c, p int) (nnIdx []int32, be
 		parallel.For(r, 8, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				row := a[i*p : (i+1)*p]
-				ns := srcNorm[r0+i]
+				corr.ScaleRowNorm(row, srcNorm[r0+i], tgtNorm, false)
+				// The first largest cosine; a NaN never wins (the loop
+				// below), whereas Argmax would pick it.
+				if m := softargmax.Max(row); m == m {
+					bi := softargmax.Argmax(row)
+					nnIdx[r0+i], best[r0+i] = int32(bi), row[bi]
+					continue
+				}
 				bi, bv := 0, float32(math.Inf(-1))
-				for j := range row {
-					v := row[j] / max(ns*tgtNorm[j], corr.Eps)
-					row[j] = v
+				for j, v := range row {
 					if v > bv {
 						bi, bv = j, v
 					}
@@ -841,12 +847,7 @@ func mutualNN(src, srcNorm, tgt, tgtNorm []float32, c, p int) (nnIdx []int32, be
 		})
 		parallel.For(p, 512, func(lo, hi int) {
 			for i := 0; i < r; i++ {
-				row := a[i*p : (i+1)*p]
-				for j := lo; j < hi; j++ {
-					if row[j] > colMax[j] {
-						colMax[j], colArg[j] = row[j], int32(r0+i)
-					}
-				}
+				corr.ColumnMax(colMax[lo:hi], colArg[lo:hi], a[i*p+lo:i*p+hi], int32(r0+i))
 			}
 		})
 	}

@@ -193,6 +193,28 @@ func ScaleRow(row, q, featNorm []float32, relu bool) {
 	scaleRow(row, q, featNorm, 0, len(row), relu)
 }
 
+// ScaleRowNorm is ScaleRow for a query whose norm qn the caller has:
+// row[j] /= max(qn·featNorm[j], Eps), then ReLU when relu is set.
+func ScaleRowNorm(row []float32, qn float32, featNorm []float32, relu bool) {
+	fn := featNorm[:len(row)]
+	done := scaleAsm(row, fn, qn, relu)
+	scaleGo(row[done:], fn[done:], qn, relu)
+}
+
+// ColumnMax folds one row of a matrix into running column maxima: for
+// each j, where row[j] > colMax[j], colMax[j] = row[j] and colArg[j] =
+// idx. The comparison is strict and ordered (earlier rows keep ties, and a
+// NaN never wins), as torch.argmax over rows taken in order, NaN aside.
+func ColumnMax(colMax []float32, colArg []int32, row []float32, idx int32) {
+	colMax, colArg = colMax[:len(row)], colArg[:len(row)]
+	done := colMaxAsm(colMax, colArg, row, idx)
+	for j := done; j < len(row); j++ {
+		if row[j] > colMax[j] {
+			colMax[j], colArg[j] = row[j], idx
+		}
+	}
+}
+
 // vecNorm returns ‖v‖₂ accumulated in float64 and rounded to float32.
 func vecNorm(v []float32) float32 {
 	var s float64

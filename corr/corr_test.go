@@ -399,3 +399,52 @@ func TestScaleRowKernelMatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// TestColumnMaxAndScaleRowNorm checks ColumnMax (kernel and Go loop) bit
+// for bit against the plain strict-greater loop, ties and NaN included,
+// and ScaleRowNorm against ScaleRow with the query's norm.
+func TestColumnMaxAndScaleRowNorm(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, n := range []int{1, 7, 8, 9, 100, 1027} {
+		colMax, colArg := make([]float32, n), make([]int32, n)
+		wantMax, wantArg := make([]float32, n), make([]int32, n)
+		for j := range colMax {
+			colMax[j], wantMax[j] = float32(math.Inf(-1)), float32(math.Inf(-1))
+		}
+		for i := int32(0); i < 20; i++ {
+			row := make([]float32, n)
+			for j := range row {
+				row[j] = float32(r.IntN(9)) // many ties
+			}
+			if i%3 == 1 {
+				row[r.IntN(n)] = float32(math.NaN())
+			}
+			ColumnMax(colMax, colArg, row, i)
+			for j, v := range row {
+				if v > wantMax[j] {
+					wantMax[j], wantArg[j] = v, i
+				}
+			}
+		}
+		for j := range colMax {
+			if math.Float32bits(colMax[j]) != math.Float32bits(wantMax[j]) || colArg[j] != wantArg[j] {
+				t.Fatalf("n=%d column %d: (%v, %d), want (%v, %d)", n, j, colMax[j], colArg[j], wantMax[j], wantArg[j])
+			}
+		}
+		q := randVec(r, 16)
+		fn := randVec(r, n)
+		for j := range fn {
+			fn[j] = float32(math.Abs(float64(fn[j])))
+		}
+		fn[0] = 0 // the Eps clamp
+		a, b := randVec(r, n), make([]float32, n)
+		copy(b, a)
+		ScaleRow(a, q, fn, false)
+		ScaleRowNorm(b, vecNorm(q), fn, false)
+		for j := range a {
+			if math.Float32bits(a[j]) != math.Float32bits(b[j]) {
+				t.Fatalf("n=%d: ScaleRowNorm[%d] = %v, ScaleRow %v", n, j, b[j], a[j])
+			}
+		}
+	}
+}

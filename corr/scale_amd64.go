@@ -39,3 +39,18 @@ func sumSq4Asm(acc []float64, r []float32, p, groups int) int {
 	sumSq4AVX2(&acc[0], &r[0], p, n, groups)
 	return n
 }
+
+//go:noescape
+func colMaxAVX2(colMax *float32, colArg *int32, row *float32, n int, idx int32)
+
+// colMaxAsm runs ColumnMax's kernel on the leading multiple of 8 columns
+// and returns how many it did.
+func colMaxAsm(colMax []float32, colArg []int32, row []float32, idx int32) int {
+	n := len(row) &^ 7
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	_, _ = colMax[n-1], colArg[n-1]
+	colMaxAVX2(&colMax[0], &colArg[0], &row[0], n, idx)
+	return n
+}

@@ -90,3 +90,31 @@ col:
 	JNZ  group
 	VZEROUPPER
 	RET
+
+// func colMaxAVX2(colMax *float32, colArg *int32, row *float32, n int, idx int32)
+// For j < n (a positive multiple of 8): where row[j] > colMax[j] (ordered:
+// a NaN never wins), colMax[j] = row[j] and colArg[j] = idx.
+TEXT ·colMaxAVX2(SB), NOSPLIT, $0-36
+	MOVQ colMax+0(FP), DI
+	MOVQ colArg+8(FP), DX
+	MOVQ row+16(FP), SI
+	MOVQ n+24(FP), CX
+	MOVL idx+32(FP), AX
+	MOVD AX, X4
+	VPBROADCASTD X4, Y4
+	XORQ AX, AX
+
+cmloop:
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVUPS (DI)(AX*4), Y1
+	VCMPPS  $0x1e, Y1, Y0, Y2 // row > colMax, false for NaN
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVUPS Y1, (DI)(AX*4)
+	VMOVUPS (DX)(AX*4), Y3
+	VBLENDVPS Y2, Y4, Y3, Y3
+	VMOVUPS Y3, (DX)(AX*4)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JLT  cmloop
+	VZEROUPPER
+	RET
