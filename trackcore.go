@@ -177,8 +177,11 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 					corr.NormsCols(norm, feat, c, p, j0, j1)
 				}
 				// The project's kernel whatever the BLAS: a row's cost
-				// volume does not depend on the rows beside it.
-				gemm.MatMulKernel(false, false, nb, j1-j0, c, 1, qb, c, feat[j0:], p, 0, cb[j0:], p)
+				// volume does not depend on the rows beside it. A few rows
+				// read the frame in place (MatMulSmall: the same bits).
+				if !gemm.MatMulSmall(nb, j1-j0, c, qb, c, feat[j0:], p, cb[j0:], p) {
+					gemm.MatMulKernel(false, false, nb, j1-j0, c, 1, qb, c, feat[j0:], p, 0, cb[j0:], p)
+				}
 			}
 		})
 		if fresh && r0 == 0 {

@@ -192,3 +192,40 @@ func TestMatMulKernelRowsIndependent(t *testing.T) {
 		}
 	}
 }
+
+// TestMatMulSmall checks MatMulSmall bit for bit against MatMulKernel: 1
+// to SmallRows rows, widths with and without a tail of fewer than 16
+// columns and beyond one column block, depths within one k panel and across
+// several, padded strides.
+func TestMatMulSmall(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	if !smallKernel() {
+		if MatMulSmall(1, 16, 1, make([]float32, 1), 1, make([]float32, 16), 16, make([]float32, 16), 16) {
+			t.Fatal("MatMulSmall ran without a kernel")
+		}
+		t.Skip("no small-product kernel in this build or CPU")
+	}
+	for _, m := range []int{1, 2, 3, SmallRows} {
+		for _, n := range []int{5, 16, 48, 517, 1030} {
+			for _, k := range []int{1, 7, kc, kc + 3, 3*kc + 100} {
+				lda, ldb, ldc := k+3, n+5, n+2
+				a := randSlice(r, m*lda)
+				b := randSlice(r, k*ldb)
+				want := randSlice(r, m*ldc)
+				got := append([]float32(nil), want...)
+				MatMulKernel(false, false, m, n, k, 1, a, lda, b, ldb, 0, want, ldc)
+				if !MatMulSmall(m, n, k, a, lda, b, ldb, got, ldc) {
+					t.Fatal("MatMulSmall did not run")
+				}
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("m=%d n=%d k=%d: c[%d] = %v, MatMulKernel %v", m, n, k, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+	if MatMulSmall(SmallRows+1, 16, 1, make([]float32, 5), 1, make([]float32, 16), 16, make([]float32, 80), 16) {
+		t.Fatal("MatMulSmall took more than SmallRows rows")
+	}
+}
