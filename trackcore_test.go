@@ -2,6 +2,7 @@ package dinotracker
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -272,6 +273,25 @@ func BenchmarkTrackPaperSize(b *testing.B) {
 				}
 			})
 		}
+	}
+	// A few queries, with a fresh engine per run as each Track call makes
+	// one (so every frame's token norms are computed each time): bound by
+	// reading the frames rather than by the head.
+	for _, nq := range []int{1, 4} {
+		b.Run(fmt.Sprintf("init/track-%dq", nq), func(b *testing.B) {
+			occ := DefaultOcclusion()
+			occ.Skip = true
+			for b.Loop() {
+				tc, err := newTrackCore(context.Background(), g, C, T, sharp, frames)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := tc.run(context.Background(), qs[:nq], occ, false, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(1000*b.Elapsed().Seconds()/float64(b.N*nq*T), "ms/query/frame")
+		})
 	}
 }
 
