@@ -467,7 +467,12 @@ func (tc *trackCore) run(ctx context.Context, qs []coreQuery, occ OcclusionSetti
 			prog(stage, done, total)
 		}
 	}
-	cost := make([]float32, rowBlock*tc.p)
+	// The cost rows of the largest product: n queries, or n·T back-projections.
+	costRows := n
+	if !occ.Skip {
+		costRows = n * T
+	}
+	cost := make([]float32, min(rowBlock, costRows)*tc.p)
 	var buf []float32
 	frame := func(t int) ([]float32, error) {
 		if err := ctx.Err(); err != nil {
@@ -569,7 +574,7 @@ func (tc *trackCore) run(ctx context.Context, qs []coreQuery, occ OcclusionSetti
 		}
 	}
 	var rows []int // query ids with a as an anchor
-	qb := make([]float32, rowBlock*c)
+	qb := make([]float32, min(rowBlock, n*T)*c)
 	gp := make([][2]float32, rowBlock)
 	for a := 0; a < T; a++ {
 		rows = rows[:0]
