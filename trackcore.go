@@ -173,12 +173,17 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 			for b := lo; b < hi; b++ {
 				j0 := b * colBlockTokens
 				j1 := min(j0+colBlockTokens, p)
-				if fresh && r0 == 0 {
-					corr.NormsCols(norm, feat, c, p, j0, j1)
-				}
 				// The project's kernel whatever the BLAS: a row's cost
 				// volume does not depend on the rows beside it. A few rows
-				// read the frame in place (MatMulSmall: the same bits).
+				// read the frame in place, with the norms in the same pass
+				// when they are due (DotsAndNorms, MatMulSmall: the same
+				// bits).
+				if fresh && r0 == 0 {
+					if corr.DotsAndNorms(cb[j0:], p, norm, qb, nb, c, feat, p, j0, j1) {
+						continue
+					}
+					corr.NormsCols(norm, feat, c, p, j0, j1)
+				}
 				if !gemm.MatMulSmall(nb, j1-j0, c, qb, c, feat[j0:], p, cb[j0:], p) {
 					gemm.MatMulKernel(false, false, nb, j1-j0, c, 1, qb, c, feat[j0:], p, 0, cb[j0:], p)
 				}

@@ -1,6 +1,7 @@
 package corr
 
 import (
+	"dinotracker/gemm"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -446,5 +447,48 @@ func TestColumnMaxAndScaleRowNorm(t *testing.T) {
 				t.Fatalf("n=%d: ScaleRowNorm[%d] = %v, ScaleRow %v", n, j, b[j], a[j])
 			}
 		}
+	}
+}
+
+// TestDotsAndNorms checks the fused pass bit for bit against
+// gemm.MatMulKernel and NormsCols: 1 to FusedRows rows, blocks with and
+// without a tail of fewer than 16 tokens and beyond one chunk, one and
+// several k panels.
+func TestDotsAndNorms(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	ran := false
+	for _, c := range []int{4, 256, 260, 1024} {
+		const p = 1500
+		feat := randVec(r, c*p)
+		for _, m := range []int{1, 2, 3, FusedRows} {
+			q := randVec(r, m*c)
+			for _, blk := range [][2]int{{0, 16}, {5, 517}, {100, 1500}, {1490, 1500}} {
+				j0, j1 := blk[0], blk[1]
+				ldd := j1 - j0 + 3
+				dots, norm := make([]float32, m*ldd), make([]float32, p)
+				if !DotsAndNorms(dots, ldd, norm, q, m, c, feat, p, j0, j1) {
+					continue
+				}
+				ran = true
+				wantDots, wantNorm := make([]float32, m*ldd), make([]float32, p)
+				gemm.MatMulKernel(false, false, m, j1-j0, c, 1, q, c, feat[j0:], p, 0, wantDots, ldd)
+				NormsCols(wantNorm, feat, c, p, j0, j1)
+				for i := 0; i < m; i++ {
+					for j := 0; j < j1-j0; j++ {
+						if g, w := dots[i*ldd+j], wantDots[i*ldd+j]; math.Float32bits(g) != math.Float32bits(w) {
+							t.Fatalf("c=%d m=%d [%d,%d): dot (%d, %d) = %v, MatMulKernel %v", c, m, j0, j1, i, j, g, w)
+						}
+					}
+				}
+				for j := j0; j < j1; j++ {
+					if math.Float32bits(norm[j]) != math.Float32bits(wantNorm[j]) {
+						t.Fatalf("c=%d m=%d [%d,%d): norm %d = %v, NormsCols %v", c, m, j0, j1, j, norm[j], wantNorm[j])
+					}
+				}
+			}
+		}
+	}
+	if !ran {
+		t.Skip("no fused kernel in this build or CPU")
 	}
 }
