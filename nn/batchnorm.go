@@ -50,7 +50,9 @@ func BatchNormTrainForward(out, mean, variance, x, gamma, beta []float32, n, c, 
 			mu32, scale, bv := float32(mu), float32(rstd*float64(gamma[ch])), beta[ch]
 			for i := 0; i < n; i++ {
 				o, xs := out[(i*c+ch)*hw:(i*c+ch+1)*hw], x[(i*c+ch)*hw:(i*c+ch+1)*hw]
-				for j, xv := range xs {
+				done := bnNormAsm(o, xs, mu32, scale, bv)
+				o = o[done:]
+				for j, xv := range xs[done:] {
 					o[j] = (xv-mu32)*scale + bv
 				}
 			}
@@ -126,6 +128,8 @@ func batchNormTrainBackward(dx, dgamma, dbeta, dout, x, mean, variance, gamma []
 			for i := 0; i < n; i++ {
 				dy, xs := dout[(i*c+ch)*hw:(i*c+ch+1)*hw], x[(i*c+ch)*hw:(i*c+ch+1)*hw]
 				dxs := dx[(i*c+ch)*hw : (i*c+ch+1)*hw]
+				done := bnGradAsm(dxs, dy, xs, k, mdy, mu32, cx, accumulate)
+				dy, xs, dxs = dy[done:], xs[done:], dxs[done:]
 				if accumulate {
 					for j, g := range dy {
 						dxs[j] += k * (g - mdy - (xs[j]-mu32)*cx)

@@ -52,3 +52,37 @@ func dyDev16Asm(a, b *[16]float64, dy, x []float32, mu float64) bool {
 	}
 	return true
 }
+
+//go:noescape
+func bnNormAVX2(o, x *float32, n int, mu, scale, beta float32)
+
+//go:noescape
+func bnGradAVX2(dx, dy, x *float32, n int, k, mdy, mu, cx float32, accumulate int)
+
+// bnNormAsm runs BatchNormTrainForward's normalisation on the leading
+// multiple of 8 values and returns how many it did.
+func bnNormAsm(o, x []float32, mu, scale, beta float32) int {
+	n := len(x) &^ 7
+	if !reduceAVX2 || n == 0 {
+		return 0
+	}
+	_ = o[n-1]
+	bnNormAVX2(&o[0], &x[0], n, mu, scale, beta)
+	return n
+}
+
+// bnGradAsm runs batchNormTrainBackward's input gradient on the leading
+// multiple of 8 values and returns how many it did.
+func bnGradAsm(dx, dy, x []float32, k, mdy, mu, cx float32, accumulate bool) int {
+	n := len(dy) &^ 7
+	if !reduceAVX2 || n == 0 {
+		return 0
+	}
+	_, _ = dx[n-1], x[n-1]
+	acc := 0
+	if accumulate {
+		acc = 1
+	}
+	bnGradAVX2(&dx[0], &dy[0], &x[0], n, k, mdy, mu, cx, acc)
+	return n
+}

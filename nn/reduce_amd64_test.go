@@ -55,3 +55,51 @@ func TestReduceKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchNormKernels checks BatchNorm's train forward and backward with
+// the AVX2 elementwise kernels bit for bit against the Go loops, in place
+// and not, accumulating and not, with odd plane sizes (kernel tails).
+func TestBatchNormKernels(t *testing.T) {
+	if !reduceAVX2 {
+		t.Skip("no AVX2 on this CPU")
+	}
+	defer func() { reduceAVX2 = true }()
+	r := newRand(47)
+	const n, c, hw = 2, 3, 8*9 + 5
+	x := randSlice(r, n*c*hw, -2, 3)
+	dout := randSlice(r, n*c*hw, -1, 1)
+	gamma, beta := randSlice(r, c, 0.5, 1.5), randSlice(r, c, -1, 1)
+	x[7] = float32(math.NaN())
+	run := func(asm bool) (out, mean, vr, dx, dxAcc, dg, db []float32) {
+		reduceAVX2 = asm
+		out, mean, vr = make([]float32, len(x)), make([]float32, c), make([]float32, c)
+		BatchNormTrainForward(out, mean, vr, x, gamma, beta, n, c, hw, 1e-5)
+		inPlace := append([]float32(nil), x...)
+		m2, v2 := make([]float32, c), make([]float32, c)
+		BatchNormTrainForward(inPlace, m2, v2, inPlace, gamma, beta, n, c, hw, 1e-5)
+		for i := range out {
+			if math.Float32bits(out[i]) != math.Float32bits(inPlace[i]) {
+				t.Fatalf("asm=%v: in-place forward differs at %d", asm, i)
+			}
+		}
+		dx = append([]float32(nil), dout...) // overwritten in place
+		dxAcc = randSlice(newRand(48), len(x), -1, 1)
+		dg, db = make([]float32, c), make([]float32, c)
+		batchNormTrainBackward(dx, dg, db, dx, x, mean, vr, gamma, n, c, hw, 1e-5, false)
+		BatchNormTrainBackward(dxAcc, nil, nil, dout, x, mean, vr, gamma, n, c, hw, 1e-5)
+		return
+	}
+	a := [][]float32{}
+	{
+		o, m, v, d, da, g, b := run(true)
+		a = append(a, o, m, v, d, da, g, b)
+	}
+	o, m, v, d, da, g, b := run(false)
+	for k, want := range [][]float32{o, m, v, d, da, g, b} {
+		for i := range want {
+			if math.Float32bits(a[k][i]) != math.Float32bits(want[i]) && !(a[k][i] != a[k][i] && want[i] != want[i]) {
+				t.Fatalf("output %d, value %d: kernel %v, Go %v", k, i, a[k][i], want[i])
+			}
+		}
+	}
+}
