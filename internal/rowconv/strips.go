@@ -72,8 +72,16 @@ func Conv3StripsMulti(dst []float32, dstStride int, src []float32, rowStride int
 }
 
 // conv3StripsGo is the specification of Conv3Strips (n outputs): each
-// output accumulates its taps in (channel, row, column) order.
+// output accumulates its taps in (channel, row, column) order, each tap a
+// correctly rounded float32 fused multiply-add.
 func conv3StripsGo(dst, src []float32, chStride, rowStride, nch int, w []float32, bias float32, n int, relu bool) {
+	conv3StripsLoop(dst, src, chStride, rowStride, nch, w, bias, n, relu, tapFMA32)
+}
+
+// conv3StripsLoop runs the taps of Conv3Strips on n outputs in its order,
+// each whole row of one tap through tap (d[j] = k·s[j] + d[j], rounded
+// once), then the ReLU.
+func conv3StripsLoop(dst, src []float32, chStride, rowStride, nch int, w []float32, bias float32, n int, relu bool, tap func(d, s []float32, k float32)) {
 	d := dst[:n]
 	for j := range d {
 		d[j] = bias
@@ -82,19 +90,7 @@ func conv3StripsGo(dst, src []float32, chStride, rowStride, nch int, w []float32
 		for u := 0; u < 3; u++ {
 			row := src[ch*chStride+u*rowStride:]
 			for v := 0; v < 3; v++ {
-				k := w[ch*9+u*3+v]
-				s := row[v : v+n]
-				kk := float64(k)
-				for j, x := range s {
-					// FMA32(k, x, d[j]) with its fast path inlined.
-					p, c := kk*float64(x), float64(d[j])
-					sum := p + c
-					if bits := math.Float64bits(sum); bits&(1<<29-1) != 1<<28 && (bits>>52)&0x7ff >= 1023-126 {
-						d[j] = float32(sum)
-					} else {
-						d[j] = fma32Slow(p, c, sum)
-					}
-				}
+				tap(d, row[v:v+n], w[ch*9+u*3+v])
 			}
 		}
 	}
@@ -103,6 +99,21 @@ func conv3StripsGo(dst, src []float32, chStride, rowStride, nch int, w []float32
 			if v < 0 {
 				d[j] = 0
 			}
+		}
+	}
+}
+
+// tapFMA32 is d[j] = FMA32(k, s[j], d[j]) with FMA32's fast path inlined.
+func tapFMA32(d, s []float32, k float32) {
+	s = s[:len(d)]
+	kk := float64(k)
+	for j, x := range s {
+		p, c := kk*float64(x), float64(d[j])
+		sum := p + c
+		if bits := math.Float64bits(sum); bits&(1<<29-1) != 1<<28 && (bits>>52)&0x7ff >= 1023-126 {
+			d[j] = float32(sum)
+		} else {
+			d[j] = fma32Slow(p, c, sum)
 		}
 	}
 }

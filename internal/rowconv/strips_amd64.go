@@ -6,9 +6,6 @@ package rowconv
 func conv3StripsAVX512(dst, src *float32, chStride, rowStride, nch int, w *float32, bias float32, nstrips int, relu int)
 
 //go:noescape
-func conv3x1MultiAVX512(dst, src *float32, dstStride, rowStride, nout int, w, bias *float32, nstrips int, relu int)
-
-//go:noescape
 func conv3x1Multi16AVX512(dst, src *float32, dstStride, rowStride int, w, bias *float32, nvec int, relu int)
 
 //go:noescape
@@ -45,8 +42,8 @@ func conv3x1MultiAsm(dst []float32, dstStride int, src []float32, rowStride int,
 		for o := 0; o < g; o += 16 {
 			conv3x1Multi16AVX512(&dst[o*dstStride], &src[0], dstStride, rowStride, &w[o*9], &bias[o], 4*nstrips, flag(relu))
 		}
-		if g < nout {
-			conv3x1MultiAVX512(&dst[g*dstStride], &src[0], dstStride, rowStride, nout-g, &w[g*9], &bias[g], nstrips, flag(relu))
+		if g < nout { // the AVX2 kernel gives the same bits
+			conv3x1MultiAVX2(&dst[g*dstStride], &src[0], dstStride, rowStride, nout-g, &w[g*9], &bias[g], 2*nstrips, flag(relu))
 		}
 	} else {
 		conv3x1MultiAVX2(&dst[0], &src[0], dstStride, rowStride, nout, &w[0], &bias[0], 2*nstrips, flag(relu))

@@ -29,28 +29,13 @@ func conv3Strips4Asm(dst []float32, dstStride int, src []float32, chStride, rowS
 // conv3StripsFused is conv3StripsGo with k*x + acc left for the compiler
 // to fuse.
 func conv3StripsFused(dst, src []float32, chStride, rowStride, nch int, w []float32, bias float32, n int, relu bool) {
-	d := dst[:n]
-	for j := range d {
-		d[j] = bias
-	}
-	for ch := 0; ch < nch; ch++ {
-		for u := 0; u < 3; u++ {
-			row := src[ch*chStride+u*rowStride:]
-			for v := 0; v < 3; v++ {
-				k := w[ch*9+u*3+v]
-				s := row[v : v+n]
-				s = s[:len(d)]
-				for j, x := range s {
-					d[j] = k*x + d[j]
-				}
-			}
-		}
-	}
-	if relu {
-		for j, v := range d {
-			if v < 0 {
-				d[j] = 0
-			}
-		}
+	conv3StripsLoop(dst, src, chStride, rowStride, nch, w, bias, n, relu, tapFused)
+}
+
+// tapFused is d[j] = k·s[j] + d[j], one FMADDS per value.
+func tapFused(d, s []float32, k float32) {
+	s = s[:len(d)]
+	for j, x := range s {
+		d[j] = k*x + d[j]
 	}
 }
