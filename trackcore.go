@@ -176,17 +176,18 @@ func (tc *trackCore) predict(t int, feat []float32, q []float32, n int, out [][2
 				// The project's kernel whatever the BLAS: a row's cost
 				// volume does not depend on the rows beside it. A few rows
 				// read the frame in place, with the norms in the same pass
-				// when they are due (DotsAndNorms, MatMulSmall: the same
-				// bits).
+				// when they are due (DotsAndNorms: the same bits).
+				var due []float32
 				if fresh && r0 == 0 {
-					if corr.DotsAndNorms(cb[j0:], p, norm, qb, nb, c, feat, p, j0, j1) {
-						continue
-					}
+					due = norm
+				}
+				if corr.DotsAndNorms(cb[j0:], p, due, qb, nb, c, feat, p, j0, j1) {
+					continue
+				}
+				if due != nil {
 					corr.NormsCols(norm, feat, c, p, j0, j1)
 				}
-				if !gemm.MatMulSmall(nb, j1-j0, c, qb, c, feat[j0:], p, cb[j0:], p) {
-					gemm.MatMulKernel(false, false, nb, j1-j0, c, 1, qb, c, feat[j0:], p, 0, cb[j0:], p)
-				}
+				gemm.MatMulKernel(false, false, nb, j1-j0, c, 1, qb, c, feat[j0:], p, 0, cb[j0:], p)
 			}
 		})
 		if fresh && r0 == 0 {

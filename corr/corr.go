@@ -226,12 +226,7 @@ func vecNorm(v []float32) float32 {
 
 // scaleRow turns the dot products row[lo:hi] into cosines (and ReLUs them).
 func scaleRow(row, qi, featNorm []float32, lo, hi int, relu bool) {
-	qn := vecNorm(qi)
-	r := row[lo:hi]
-	fn := featNorm[lo:hi]
-	fn = fn[:len(r)]
-	done := scaleAsm(r, fn, qn, relu)
-	scaleGo(r[done:], fn[done:], qn, relu)
+	ScaleRowNorm(row[lo:hi], vecNorm(qi), featNorm[lo:hi], relu)
 }
 
 // scaleGo is the specification of scaleRow's loop: r[j] = r[j] /

@@ -453,7 +453,7 @@ func TestColumnMaxAndScaleRowNorm(t *testing.T) {
 // TestDotsAndNorms checks the fused pass bit for bit against
 // gemm.MatMulKernel and NormsCols: 1 to FusedRows rows, blocks with and
 // without a tail of fewer than 16 tokens and beyond one chunk, one and
-// several k panels.
+// several k panels, with and without the norms.
 func TestDotsAndNorms(t *testing.T) {
 	r := rand.New(rand.NewPCG(23, 24))
 	ran := false
@@ -483,6 +483,16 @@ func TestDotsAndNorms(t *testing.T) {
 				for j := j0; j < j1; j++ {
 					if math.Float32bits(norm[j]) != math.Float32bits(wantNorm[j]) {
 						t.Fatalf("c=%d m=%d [%d,%d): norm %d = %v, NormsCols %v", c, m, j0, j1, j, norm[j], wantNorm[j])
+					}
+				}
+				// Without norms: the same products.
+				dots2 := make([]float32, m*ldd)
+				if !DotsAndNorms(dots2, ldd, nil, q, m, c, feat, p, j0, j1) {
+					t.Fatal("DotsAndNorms without norms did not run")
+				}
+				for i := range dots2 {
+					if math.Float32bits(dots2[i]) != math.Float32bits(dots[i]) {
+						t.Fatalf("c=%d m=%d [%d,%d): without norms, dot %d = %v, with them %v", c, m, j0, j1, i, dots2[i], dots[i])
 					}
 				}
 			}

@@ -18,16 +18,17 @@ const fusedCols = 512
 // block:
 //
 //	dots[i·ldd + j−j0] = Σ_ch q[i·c+ch]·feat[ch·p+j]   (gemm.MatMulKernel's bits)
-//	norm[j]            = ‖feat[:, j]‖₂                  (NormsCols' bits)
+//	norm[j]            = ‖feat[:, j]‖₂                  (NormsCols' bits; skipped when norm is nil)
 //
-// With few queries, reading the block is what costs: once instead of twice.
-// It returns false, computing nothing, when this build or CPU has no kernel
-// for it, or when c is not a multiple of 4.
+// With so few rows, reading the block is what costs: the kernel reads it
+// once, in place, where a GEMM would pack it first (and the norms would be
+// a second pass). It returns false, computing nothing, when this build or
+// CPU has no kernel for it, or when c is not a multiple of 4.
 func DotsAndNorms(dots []float32, ldd int, norm, q []float32, m, c int, feat []float32, p, j0, j1 int) bool {
 	if m < 1 || m > FusedRows || c < 4 || c%4 != 0 || j0 < 0 || j1 > p || j0 >= j1 || !fusedKernel() {
 		return false
 	}
-	if len(q) < m*c || len(feat) < c*p || len(norm) < p || len(dots) < (m-1)*ldd+(j1-j0) {
+	if len(q) < m*c || len(feat) < c*p || (norm != nil && len(norm) < p) || len(dots) < (m-1)*ldd+(j1-j0) {
 		panic("corr: DotsAndNorms slices too short")
 	}
 	// The kernel always works on four rows: absent ones are zeros.
@@ -62,12 +63,16 @@ func DotsAndNorms(dots []float32, ldd int, norm, q []float32, m, c int, feat []f
 				}
 			}
 		}
-		for k, s := range nacc {
-			norm[j+k] = float32(math.Sqrt(s))
+		if norm != nil {
+			for k, s := range nacc {
+				norm[j+k] = float32(math.Sqrt(s))
+			}
 		}
 	}
 	if j0+whole < j1 {
-		NormsCols(norm, feat, c, p, j0+whole, j1)
+		if norm != nil {
+			NormsCols(norm, feat, c, p, j0+whole, j1)
+		}
 		gemm.MatMulKernel(false, false, m, j1-j0-whole, c, 1, q, c, feat[j0+whole:], p, 0, dots[whole:], ldd)
 	}
 	return true
