@@ -140,8 +140,8 @@ type ConvWorkspace struct {
 
 	dcol          []float32
 	packW, packDy gemm.PackedA // the weights (or Wᵀ) and a band of dout, packed
-	// weightGradHalves: each half's band of dout, packed, and its partial
-	// weight gradient.
+	// weightGrad's narrow case: each half's band of dout, packed, and its
+	// partial weight gradient.
 	packDyHalf     [2]gemm.PackedA
 	dwHalf         []float32
 	rowMap, colMap []int32
@@ -273,12 +273,16 @@ func narrowDW(k, coutG int) bool {
 	return colSlivers < 4*parallel.Workers() && colSlivers < rowSlivers
 }
 
-// weightGradHalves computes a narrow weight gradient (narrowDW) as two
-// partial sums, each over a fixed half of the (image, band of pixels) work
-// items and on its own goroutine, so each gathers only its half of the
-// im2col matrix: dw += half₀ + half₁, in that order. The halves do not
-// depend on the worker count, so neither do the results.
-func (ws *ConvWorkspace) weightGradHalves(dw, dout, x []float32, s ConvShape, k, coutG, cinG int) {
+// weightGrad adds ∂L/∂w into dw: dW_g[coutG, k] += dy[coutG, pixels] ·
+// colᵀ[pixels, k], over (image, band of pixels) items. Bands are multiples
+// of the GEMM's kc, so every weight sums its terms in the same order
+// whatever the band; dy is packed per band and colᵀ gathered from x.
+//
+// A narrow gradient (narrowDW) runs as two partial sums, each over a fixed
+// half of the items and on its own goroutine, so each gathers only its half
+// of the im2col matrix: dw += half₀ + half₁, in that order. The halves do
+// not depend on the worker count, so neither do the results.
+func (ws *ConvWorkspace) weightGrad(dw, dout, x []float32, s ConvShape, k, coutG, cinG int) {
 	ohw, hw := ws.oh*ws.ow, s.H*s.W
 	pb := max(gemm.KC, (1<<21)/max(1, coutG)/gemm.KC*gemm.KC)
 	type item struct{ n, p0, pn int }
@@ -288,19 +292,34 @@ func (ws *ConvWorkspace) weightGradHalves(dw, dout, x []float32, s ConvShape, k,
 			items = append(items, item{n, p0, min(pb, ohw-p0)})
 		}
 	}
-	half := (len(items) + 1) / 2
+	// band adds one item's product into dst (dW_g or a partial sum).
+	band := func(pa *gemm.PackedA, dst []float32, g int, it item, serial bool) {
+		xb := x[(it.n*s.Cin+g*cinG)*hw:]
+		dy := dout[(it.n*s.Cout+g*coutG)*ohw:]
+		pa.Pack(false, coutG, it.pn, 1, dy[it.p0:], ohw)
+		if serial {
+			gemm.MatMulPackedSerial(pa, k, ws.colTPacker(xb, s, it.p0), 1, dst, k)
+		} else {
+			gemm.MatMulPacked(pa, k, ws.colTPacker(xb, s, it.p0), 1, dst, k)
+		}
+	}
 	wl := coutG * k
+	if !narrowDW(k, coutG) {
+		for g := 0; g < s.Groups; g++ {
+			for _, it := range items {
+				band(&ws.packDy, dw[g*wl:(g+1)*wl], g, it, false)
+			}
+		}
+		return
+	}
+	half := (len(items) + 1) / 2
 	ws.dwHalf = growF(ws.dwHalf, 2*wl)
 	for g := 0; g < s.Groups; g++ {
 		clear(ws.dwHalf)
 		parallel.For(2, 1, func(lo, hi int) {
 			for h := lo; h < hi; h++ {
-				pa, part := &ws.packDyHalf[h], ws.dwHalf[h*wl:(h+1)*wl]
 				for _, it := range items[min(h*half, len(items)):min((h+1)*half, len(items))] {
-					xb := x[(it.n*s.Cin+g*cinG)*hw:]
-					dy := dout[(it.n*s.Cout+g*coutG)*ohw:]
-					pa.Pack(false, coutG, it.pn, 1, dy[it.p0:], ohw)
-					gemm.MatMulPackedSerial(pa, k, ws.colTPacker(xb, s, it.p0), 1, part, k)
+					band(&ws.packDyHalf[h], ws.dwHalf[h*wl:(h+1)*wl], g, it, true)
 				}
 			}
 		})
@@ -539,25 +558,8 @@ func Conv2dBackward(dx, dw, db, dout, x, w []float32, s ConvShape, ws *ConvWorks
 		}
 		return
 	}
-	if dw != nil && narrowDW(k, coutG) {
-		ws.weightGradHalves(dw, dout, x, s, k, coutG, cinG)
-	} else if dw != nil {
-		// dW_g[coutG, k] += dy[coutG, pixels] · colᵀ[pixels, k], over bands
-		// of pixels (multiples of the GEMM's kc, so every weight sums its
-		// terms in the same order whatever the band) with dy packed per band
-		// and colᵀ gathered from x.
-		pb := max(gemm.KC, (1<<21)/max(1, coutG)/gemm.KC*gemm.KC)
-		for n := 0; n < s.N; n++ {
-			for g := 0; g < s.Groups; g++ {
-				xb := x[(n*s.Cin+g*cinG)*hw:]
-				dy := dout[(n*s.Cout+g*coutG)*ohw:]
-				for p0 := 0; p0 < ohw; p0 += pb {
-					pn := min(pb, ohw-p0)
-					ws.packDy.Pack(false, coutG, pn, 1, dy[p0:], ohw)
-					gemm.MatMulPacked(&ws.packDy, k, ws.colTPacker(xb, s, p0), 1, dw[g*coutG*k:], k)
-				}
-			}
-		}
+	if dw != nil {
+		ws.weightGrad(dw, dout, x, s, k, coutG, cinG)
 	}
 	if dx == nil {
 		return

@@ -81,7 +81,7 @@ type DeltaDINO struct {
 	// convSlab holds the later stages' conv outputs of a training forward,
 	// back to back. The first stage's (as large as those together at
 	// 476×854: 64 channels at full resolution) is not kept: Backward
-	// recomputes it (3 input channels, about 1 % of the step's FLOP) into
+	// recomputes it (3 input channels, about 0.4 % of the step's FLOP) into
 	// the slab once the later stages are done with it.
 	convSlab []float32
 }
@@ -219,14 +219,9 @@ func (d *DeltaDINO) filt(c int) []float32 {
 // Activation buffers are reused across calls of the same size.
 func (d *DeltaDINO) Forward(frames []float32, n, h, w int, train bool) (out []float32, gh, gw int) {
 	checkLen("DeltaDINO.Forward", "frames", frames, n*d.Stages[0].Cin*h*w)
-	if len(d.cache) != len(d.Stages) {
-		d.cache = make([]stageCache, len(d.Stages))
-	}
+	d.Reserve(n, h, w, train) // every buffer below, at its length for n frames
 	d.n, d.trained = n, train
 	d.gh, d.gw = d.GridSize(h, w)
-	if train {
-		d.trainConvs(n, h, w)
-	}
 	x := frames
 	nblur := 0
 	for i, s := range d.Stages {
@@ -246,7 +241,6 @@ func (d *DeltaDINO) Forward(frames []float32, n, h, w int, train bool) (out []fl
 		}
 		Conv2dForward(conv, x, s.Weight.Data, s.Bias.Data, cs, &d.ws)
 		if train {
-			c.mean, c.vr = growF(c.mean, s.Cout), growF(c.vr, s.Cout)
 			BatchNormTrainForward(act, c.mean, c.vr, conv, s.Gamma.Data, s.Beta.Data, n, s.Cout, hw, d.Eps)
 			BatchNormRunningUpdate(s.RunningMean, s.RunningVar, c.mean, c.vr, n*hw, d.Momentum)
 			s.NumBatchesTracked++
@@ -255,7 +249,6 @@ func (d *DeltaDINO) Forward(frames []float32, n, h, w int, train bool) (out []fl
 		}
 		if s.ReLU {
 			if train {
-				c.mask = growU(c.mask, (len(act)+63)/64)
 				reluForwardMask(act, c.mask)
 			} else {
 				ReLUForward(act, act)
@@ -264,7 +257,6 @@ func (d *DeltaDINO) Forward(frames []float32, n, h, w int, train bool) (out []fl
 		x = act
 		if s.Blur {
 			bs := BlurPoolShape(n, s.Cout, h, w)
-			c.out = growF(c.out, bs.OutLen())
 			Conv2dForward(c.out, act, d.filt(s.Cout), nil, bs, &d.ws)
 			h, w = bs.OutH(), bs.OutW()
 			x = c.out
@@ -274,27 +266,26 @@ func (d *DeltaDINO) Forward(frames []float32, n, h, w int, train bool) (out []fl
 	d.cnnOut, d.h8, d.w8 = x, h, w
 	cout := d.Stages[len(d.Stages)-1].Cout
 	one := AlignGrid(d.gh, d.gw, h, w, 1<<nblur, d.VitStride, d.Patch)
-	d.grid = growF(d.grid, n*len(one))
 	for i := 0; i < n; i++ {
 		copy(d.grid[i*len(one):], one)
 	}
-	d.output = growF(d.output, n*cout*d.gh*d.gw)
 	GridSampleForward(d.output, x, d.grid, n, cout, h, w, d.gh, d.gw, alignOpts)
 	return d.output, d.gh, d.gw
 }
 
 // Reserve sizes the activation buffers for a Forward of n frames of h×w
-// (with train, also what Backward needs), so that later calls with up to n
-// frames of that size allocate none of them. A trainer whose batches grow
-// to n frames over its first steps would otherwise replace every buffer
-// each time, and the replaced ones (gigabytes at 476×854) count toward the
-// peak memory until they are collected.
+// (with train, also what Backward needs), each sliced to its length for n
+// frames; Forward calls it first. Called ahead with the largest batch, it
+// makes later calls with up to n frames of that size allocate none of them:
+// a trainer whose batches grow to n frames over its first steps would
+// otherwise replace every buffer each time, and the replaced ones
+// (gigabytes at 476×854) count toward the peak memory until collected.
 func (d *DeltaDINO) Reserve(n, h, w int, train bool) {
-	if n < 1 || h < 1 || w < 1 {
-		return
-	}
 	if len(d.cache) != len(d.Stages) {
 		d.cache = make([]stageCache, len(d.Stages))
+	}
+	if n < 1 || h < 1 || w < 1 {
+		return
 	}
 	gh, gw := d.GridSize(h, w)
 	largest := 0

@@ -6,16 +6,27 @@
 // blocks of 16 values: partial i of acc (four YMM vectors of four lanes)
 // takes element i of every block. Plain multiplies and adds, as in Go.
 
+// LOAD16(R, A0, A1, A2, A3) and STORE16(R, A0, A1, A2, A3): 16 partial
+// sums at R to and from four vectors.
+#define LOAD16(R, A0, A1, A2, A3) \
+	VMOVUPD (R), A0 \
+	VMOVUPD 32(R), A1 \
+	VMOVUPD 64(R), A2 \
+	VMOVUPD 96(R), A3
+
+#define STORE16(R, A0, A1, A2, A3) \
+	VMOVUPD A0, (R) \
+	VMOVUPD A1, 32(R) \
+	VMOVUPD A2, 64(R) \
+	VMOVUPD A3, 96(R)
+
 // func sum16AVX2(acc *[16]float64, x *float32, n int)
 // n is a positive multiple of 16.
 TEXT ·sum16AVX2(SB), NOSPLIT, $0-24
 	MOVQ acc+0(FP), DI
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), CX
-	VMOVUPD (DI), Y0
-	VMOVUPD 32(DI), Y1
-	VMOVUPD 64(DI), Y2
-	VMOVUPD 96(DI), Y3
+	LOAD16(DI, Y0, Y1, Y2, Y3)
 
 sumloop:
 	VCVTPS2PD (SI), Y4
@@ -30,10 +41,7 @@ sumloop:
 	SUBQ $16, CX
 	JNZ  sumloop
 
-	VMOVUPD Y0, (DI)
-	VMOVUPD Y1, 32(DI)
-	VMOVUPD Y2, 64(DI)
-	VMOVUPD Y3, 96(DI)
+	STORE16(DI, Y0, Y1, Y2, Y3)
 	VZEROUPPER
 	RET
 
@@ -51,10 +59,7 @@ TEXT ·sqDev16AVX2(SB), NOSPLIT, $0-32
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), CX
 	VBROADCASTSD mu+24(FP), Y8
-	VMOVUPD (DI), Y0
-	VMOVUPD 32(DI), Y1
-	VMOVUPD 64(DI), Y2
-	VMOVUPD 96(DI), Y3
+	LOAD16(DI, Y0, Y1, Y2, Y3)
 
 sqloop:
 	SQDEV(0, Y4, Y0)
@@ -65,10 +70,7 @@ sqloop:
 	SUBQ $16, CX
 	JNZ  sqloop
 
-	VMOVUPD Y0, (DI)
-	VMOVUPD Y1, 32(DI)
-	VMOVUPD Y2, 64(DI)
-	VMOVUPD Y3, 96(DI)
+	STORE16(DI, Y0, Y1, Y2, Y3)
 	VZEROUPPER
 	RET
 
@@ -91,14 +93,8 @@ TEXT ·dyDev16AVX2(SB), NOSPLIT, $0-48
 	MOVQ x+24(FP), BX
 	MOVQ n+32(FP), CX
 	VBROADCASTSD mu+40(FP), Y8
-	VMOVUPD (DI), Y0
-	VMOVUPD 32(DI), Y1
-	VMOVUPD 64(DI), Y2
-	VMOVUPD 96(DI), Y3
-	VMOVUPD (DX), Y4
-	VMOVUPD 32(DX), Y5
-	VMOVUPD 64(DX), Y6
-	VMOVUPD 96(DX), Y7
+	LOAD16(DI, Y0, Y1, Y2, Y3)
+	LOAD16(DX, Y4, Y5, Y6, Y7)
 
 dyloop:
 	DYDEV(0, Y9, Y10, Y0, Y4)
@@ -110,13 +106,7 @@ dyloop:
 	SUBQ $16, CX
 	JNZ  dyloop
 
-	VMOVUPD Y0, (DI)
-	VMOVUPD Y1, 32(DI)
-	VMOVUPD Y2, 64(DI)
-	VMOVUPD Y3, 96(DI)
-	VMOVUPD Y4, (DX)
-	VMOVUPD Y5, 32(DX)
-	VMOVUPD Y6, 64(DX)
-	VMOVUPD Y7, 96(DX)
+	STORE16(DI, Y0, Y1, Y2, Y3)
+	STORE16(DX, Y4, Y5, Y6, Y7)
 	VZEROUPPER
 	RET
