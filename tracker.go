@@ -463,8 +463,8 @@ type trainer struct {
 // the two point sets' frames (Sampler.NumFrames each), at most the video's.
 func (tr *trainer) maxStepFrames() int { return min(2*tr.cfg.Sampler.NumFrames, tr.pre.T) }
 
-// reserve sizes every per-iteration buffer for the largest batch once, so
-// that iterations allocate none of them: batches grow to that size over
+// reserve sizes every per-iteration buffer for the largest batch once (step
+// only slices them), so that iterations allocate none of them: batches grow to that size over
 // the first iterations, and each growth would otherwise replace gigabytes
 // of Delta-DINO activations, which count toward the peak until collected.
 func (tr *trainer) reserve() {
@@ -475,6 +475,7 @@ func (tr *trainer) reserve() {
 	maxN, chunk := tr.maxStepFrames(), tr.cfg.ChunkFrames
 	cp, hw3 := tr.c*tr.p, 3*tr.h*tr.w
 	tr.rawBuf = growSlices(tr.rawBuf, maxN, cp)
+	tr.raw = make([][]float32, maxN)
 	tr.refined = make([][]float32, maxN)
 	tr.gradSlab = make([]float32, maxN*cp)
 	prefault.Floats(tr.gradSlab)
@@ -671,10 +672,6 @@ func (tr *trainer) step(ctx context.Context) (vals *LossValues, frames, points i
 	if n > len(tr.gradFeat) {
 		return nil, 0, 0, fmt.Errorf("the sampler gave %d frames, more than the %d an iteration can take", n, len(tr.gradFeat))
 	}
-	tr.rawBuf = growSlices(tr.rawBuf, n, cp)
-	if len(tr.raw) < n {
-		tr.raw = make([][]float32, n)
-	}
 	for k, f := range fs {
 		if tr.raw[k], err = tr.pre.Features.Frame(f, tr.rawBuf[k]); err != nil {
 			return nil, 0, 0, err
@@ -686,16 +683,12 @@ func (tr *trainer) step(ctx context.Context) (vals *LossValues, frames, points i
 	chunk := tr.cfg.ChunkFrames
 	hw3 := 3 * tr.h * tr.w
 	nChunks := (n + chunk - 1) / chunk
-	tr.in = growSlices(tr.in, nChunks, 0)
 	for ci := 0; ci < nChunks; ci++ {
 		if cancelled() {
 			return nil, 0, 0, err
 		}
 		c0 := ci * chunk
 		m := min(chunk, n-c0)
-		if cap(tr.in[ci]) < m*hw3 {
-			tr.in[ci] = make([]float32, m*hw3)
-		}
 		in := tr.in[ci][:m*hw3]
 		for j := 0; j < m; j++ {
 			tr.pre.Frames[fs[c0+j]].Float32CHW(in[j*hw3 : (j+1)*hw3 : (j+1)*hw3])
